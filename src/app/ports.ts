@@ -1,0 +1,156 @@
+/**
+ * The interfaces the use cases need, named for what the app does rather than for a vendor.
+ * Adapters live in azure/, store/, chat/ and are wired in main.ts only.
+ */
+import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+// ---------------------------------------------------------------- Azure
+
+/** Where a JIT policy lives; initiate is addressed to it. */
+export interface PolicyRef {
+  readonly resourceGroup: string;
+  readonly location: string;
+  readonly name: string;
+}
+
+export interface InitiatePort {
+  readonly number: number;
+  readonly endTimeUtc: Date;
+  readonly allowedSourceAddressPrefix: string;
+}
+
+export interface InitiateInput {
+  readonly policy: PolicyRef;
+  readonly virtualMachines: readonly { readonly vmId: string; readonly ports: readonly InitiatePort[] }[];
+  /** Must carry the Portcullis request id: it is how a retried initiate is recognised in the history. */
+  readonly justification: string;
+}
+
+export interface JitGateway {
+  /** Every VM in the subscription with its JIT state (configured / not configured / unsupported + reason). */
+  listVms(): Promise<readonly VmWithJit[]>;
+  /** VMs whose name matches case-insensitively (several when the same name is in several resource groups). */
+  findVms(name: string): Promise<readonly VmWithJit[]>;
+  /** The policy as Azure holds it now, narrowed to one VM: rules and request history. */
+  getVmPolicy(policy: PolicyRef, vmId: string): Promise<VmPolicy>;
+  /** One initiate call; returns the request Azure recorded, one record per VM. */
+  initiate(input: InitiateInput): Promise<readonly JitRequestRecord[]>;
+  /** Throws a PortcullisError when ARM cannot be reached or refuses the identity. */
+  checkHealth(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Store
+
+/**
+ * An access request as stored. The store treats `data` as opaque JSON owned by the app;
+ * `state` and `requesterId` are columns so they can be queried. `version` is for compare-and-swap.
+ */
+export interface StoredRequest<T = unknown> {
+  readonly id: string;
+  readonly version: number;
+  readonly state: string;
+  readonly requesterId: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly data: T;
+}
+
+export interface RequestStore {
+  /** Allocates the next human-friendly id ("R-17"). Unique across processes. */
+  nextRequestId(): Promise<string>;
+  insert<T>(request: Omit<StoredRequest<T>, "version" | "updatedAt">): Promise<StoredRequest<T>>;
+  get<T>(id: string): Promise<StoredRequest<T> | undefined>;
+  /** Writes only if the row still has `expectedVersion`; returns the new row, or undefined if someone else won. */
+  compareAndSwap<T>(
+    id: string,
+    expectedVersion: number,
+    next: { readonly state: string; readonly data: T },
+  ): Promise<StoredRequest<T> | undefined>;
+  listByRequester<T>(requesterId: string, states?: readonly string[]): Promise<readonly StoredRequest<T>[]>;
+  listByState<T>(states: readonly string[]): Promise<readonly StoredRequest<T>[]>;
+}
+
+export interface AuditEvent {
+  readonly at: Date;
+  /** Stable event name, e.g. "request.created", "request.approved". */
+  readonly type: string;
+  readonly actorId: string;
+  readonly requestId?: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+export interface StoredAuditEvent extends AuditEvent {
+  readonly seq: number;
+}
+
+export interface AuditLog {
+  append(event: AuditEvent): Promise<StoredAuditEvent>;
+  list(filter?: {
+    readonly requestId?: string;
+    readonly since?: Date;
+    readonly limit?: number;
+  }): Promise<readonly StoredAuditEvent[]>;
+}
+
+/** A Bot Framework ConversationReference (or a Slack equivalent), kept as JSON. */
+export interface ConversationRecord {
+  /** "user:<aadObjectId>" for a 1:1 chat with that user, "conversation:<id>" for a channel or group. */
+  readonly key: string;
+  readonly channel: string;
+  readonly reference: Readonly<Record<string, unknown>>;
+  readonly userPrincipalName?: string;
+  readonly updatedAt: Date;
+}
+
+export interface ConversationStore {
+  upsert(record: ConversationRecord): Promise<void>;
+  get(key: string): Promise<ConversationRecord | undefined>;
+  /** Finds a user's 1:1 reference by UPN, case-insensitively. */
+  findByUserPrincipalName(upn: string): Promise<ConversationRecord | undefined>;
+}
+
+export interface TimerSpec {
+  /** Unique per purpose, e.g. "expiry:R-17"; scheduling the same key twice keeps one timer. */
+  readonly key: string;
+  readonly kind: string;
+  readonly dueAt: Date;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+export interface ClaimedTimer extends TimerSpec {
+  readonly id: number;
+  readonly attempts: number;
+}
+
+export interface TimerStore {
+  schedule(timer: TimerSpec): Promise<void>;
+  cancel(key: string): Promise<void>;
+  /** Claims up to `limit` due timers for `owner` until `leaseUntil`; no other claimer gets them meanwhile. */
+  claimDue(now: Date, owner: string, leaseUntil: Date, limit: number): Promise<readonly ClaimedTimer[]>;
+  complete(id: number, owner: string): Promise<void>;
+  /** Releases the claim and sets the next attempt time. */
+  retryLater(id: number, owner: string, nextAttemptAt: Date, error: string): Promise<void>;
+}
+
+/** Inbound activity de-duplication: Teams may deliver the same activity twice. */
+export interface InboxStore {
+  /** True the first time an id is seen, false afterwards. */
+  firstSeen(activityId: string, at: Date): Promise<boolean>;
+}
+
+export interface Store {
+  readonly requests: RequestStore;
+  readonly audit: AuditLog;
+  readonly conversations: ConversationStore;
+  readonly timers: TimerStore;
+  readonly inbox: InboxStore;
+  /** Cheap round trip for /healthz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,45 @@
+/**
+ * Coded errors: a stable code for logs and tests, and a sentence a chat user can act on.
+ * One mapping layer (chat/) turns these into replies; the log keeps `cause`.
+ */
+export const ErrorCode = {
+  VmNotFound: "vm_not_found",
+  PolicyNotFound: "policy_not_found",
+  AzureRefused: "azure_refused",
+  AzureThrottled: "azure_throttled",
+  AzureUnavailable: "azure_unavailable",
+  AzureForbidden: "azure_forbidden",
+  StoreConflict: "store_conflict",
+  BadCommand: "bad_command",
+  Internal: "internal",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class PortcullisError extends Error {
+  readonly code: ErrorCode;
+  /** What the chat user reads. No stack, no Azure JSON. */
+  readonly userMessage: string;
+
+  constructor(code: ErrorCode, userMessage: string, options?: { cause?: unknown; detail?: string }) {
+    super(
+      options?.detail ?? userMessage,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = "PortcullisError";
+    this.code = code;
+    this.userMessage = userMessage;
+  }
+}
+
+/** Wraps anything thrown into a PortcullisError, keeping the original as `cause`. */
+export function asPortcullisError(error: unknown): PortcullisError {
+  if (error instanceof PortcullisError) return error;
+  return new PortcullisError(
+    ErrorCode.Internal,
+    "Something went wrong on my side. The details are in the bot's log.",
+    {
+      cause: error,
+      detail: error instanceof Error ? error.message : String(error),
+    },
+  );
+}
