@@ -1,0 +1,80 @@
+/** Read-only use cases: what VMs exist, and what a VM's JIT policy says right now. */
+import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import type { JitRequestPort, PortRule, VmWithJit } from "../domain/vm.ts";
+import type { Clock, JitGateway } from "./ports.ts";
+
+export async function listVms(gateway: JitGateway): Promise<readonly VmWithJit[]> {
+  const vms = await gateway.listVms();
+  return [...vms].sort(
+    (a, b) => a.ref.name.localeCompare(b.ref.name) || a.ref.resourceGroup.localeCompare(b.ref.resourceGroup),
+  );
+}
+
+export interface OpenGrant extends JitRequestPort {
+  readonly requestor: string;
+  readonly startTimeUtc: Date;
+  readonly justification?: string;
+}
+
+export interface PolicyView {
+  readonly vm: VmWithJit;
+  readonly rules: readonly PortRule[];
+  readonly openGrants: readonly OpenGrant[];
+  readonly policyName: string;
+  readonly location: string;
+}
+
+/** One VM by name, unambiguous, or a PortcullisError whose sentence says what to type instead. */
+export async function findOneVm(gateway: JitGateway, typed: string): Promise<VmWithJit> {
+  const [group, name] = typed.includes("/") ? typed.split("/", 2) : [undefined, typed];
+  const byName = await gateway.findVms(name ?? typed);
+  const matches =
+    group === undefined
+      ? byName
+      : byName.filter((vm) => vm.ref.resourceGroup.toLowerCase() === group.toLowerCase());
+  const [only] = matches;
+  if (only === undefined) {
+    throw new PortcullisError(
+      ErrorCode.VmNotFound,
+      `I can't see a VM called "${typed}". Type \`vms\` for the ones I can see.`,
+    );
+  }
+  if (matches.length > 1) {
+    const groups = matches.map((vm) => vm.ref.resourceGroup).join(", ");
+    throw new PortcullisError(
+      ErrorCode.VmNotFound,
+      `"${name}" exists in more than one resource group (${groups}). Name it as <resource-group>/${name}.`,
+    );
+  }
+  return only;
+}
+
+/** The chat twin of `az security jit-policy show`: rules, plus the grants open now (fresh from Azure). */
+export async function showPolicy(gateway: JitGateway, clock: Clock, name: string): Promise<PolicyView> {
+  const vm = await findOneVm(gateway, name);
+  if (vm.jit.kind !== "configured") {
+    const state =
+      vm.jit.kind === "not_configured" ? "JIT is not configured on it" : "JIT does not support it";
+    throw new PortcullisError(
+      ErrorCode.PolicyNotFound,
+      `${vm.ref.name} has no JIT policy: ${state} (${vm.jit.reason}).`,
+    );
+  }
+  const { policy } = vm.jit;
+  const fresh = await gateway.getVmPolicy(
+    { resourceGroup: policy.resourceGroup, location: policy.location, name: policy.policyName },
+    vm.ref.id,
+  );
+  const now = clock.now().getTime();
+  const openGrants = fresh.requests.flatMap((request) =>
+    request.ports
+      .filter((port) => port.status === "Initiated" && port.endTimeUtc.getTime() > now)
+      .map((port) => ({
+        ...port,
+        requestor: request.requestor,
+        startTimeUtc: request.startTimeUtc,
+        ...(request.justification === undefined ? {} : { justification: request.justification }),
+      })),
+  );
+  return { vm, rules: fresh.rules, openGrants, policyName: fresh.policyName, location: fresh.location };
+}

@@ -1,0 +1,199 @@
+/**
+ * The one place that reads the environment. Everything is validated here, once, at start-up;
+ * a bad value stops the bot with the variable's name and how to fix it (never a silent fallback).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseEnv } from "node:util";
+import ipaddr from "ipaddr.js";
+import { z } from "zod";
+
+export const repoRoot = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => (value === "" ? undefined : value))
+  .optional();
+
+const cidrList = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    const items = splitList(value);
+    for (const item of items) {
+      const ok = item.includes("/") ? ipaddr.isValidCIDR(item) : ipaddr.isValid(item);
+      if (!ok) ctx.addIssue({ code: "custom", message: `"${item}" is not an IP address or CIDR prefix` });
+    }
+    return items;
+  });
+
+const upnList = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    const items = splitList(value).map((item) => item.toLowerCase());
+    for (const item of items) {
+      if (!/^[^@\s]+@[^@\s]+$/.test(item))
+        ctx.addIssue({ code: "custom", message: `"${item}" is not a UPN` });
+    }
+    return items;
+  });
+
+const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(1).max(65535).default(3978),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  BOT_ID: optionalText,
+  BOT_PASSWORD: optionalText,
+  BOT_TENANT_ID: optionalText,
+  AZURE_ARM_ENDPOINT: optionalText.pipe(z.string().url().optional()),
+  AZURE_SUBSCRIPTION_ID: optionalText.pipe(z.string().uuid().optional()),
+  SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(3979),
+  FLEET_FILE: z.string().default("env/fleet.json"),
+  DATABASE_URL: optionalText.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must start with postgres:// or postgresql://")
+      .optional(),
+  ),
+  DATA_DIR: z.string().default(".data"),
+  PUBLIC_BASE_URL: optionalText.pipe(z.string().url().optional()),
+  TRUSTED_PROXIES: cidrList,
+  BREAK_GLASS_USERS: upnList,
+});
+
+export type Azure =
+  /** The embedded ARM simulator: started by main.ts, static development token. */
+  | { readonly mode: "embedded-simulator"; readonly simulatorPort: number; readonly fleetFile: string }
+  /** An explicit endpoint: a loopback http one gets the development token, anything else real credentials. */
+  | { readonly mode: "endpoint"; readonly endpoint: string; readonly subscriptionId: string | undefined };
+
+export interface Config {
+  readonly port: number;
+  /** Loopback only in local mode; all interfaces when the bot authenticates every request. */
+  readonly host: string;
+  readonly logLevel: z.infer<typeof EnvSchema>["LOG_LEVEL"];
+  readonly bot:
+    | { readonly mode: "local" }
+    | {
+        readonly mode: "authenticated";
+        readonly appId: string;
+        readonly password: string | undefined;
+        readonly tenantId: string | undefined;
+      };
+  readonly azure: Azure;
+  readonly store: { readonly databaseUrl: string | undefined; readonly dataDir: string };
+  readonly publicBaseUrl: string;
+  readonly trustedProxies: readonly string[];
+  readonly breakGlassUsers: readonly string[];
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const HINTS: Record<string, string> = {
+  PORT: "set PORT to a TCP port number such as 3978",
+  AZURE_ARM_ENDPOINT:
+    "use https://management.azure.com (or your sovereign cloud's), or http://127.0.0.1:<port> for a local simulator",
+  AZURE_SUBSCRIPTION_ID: "copy the subscription id (a GUID) from `az account show --query id`",
+  DATABASE_URL: "use postgres://user:password@host:5432/database, or unset it for the embedded database",
+  PUBLIC_BASE_URL: "the https address users' browsers reach the bot at, e.g. https://portcullis.example.com",
+  TRUSTED_PROXIES: "a comma-separated list of proxy addresses or CIDR prefixes, e.g. 10.0.0.4,10.1.0.0/24",
+  BREAK_GLASS_USERS: "a comma-separated list of UPNs, e.g. oncall1@contoso.com,oncall2@contoso.com",
+};
+
+/** Pure: turns an environment record into a Config, or throws ConfigError naming every bad variable. */
+export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? "environment");
+      const hint = HINTS[name];
+      return `  ${name}: ${issue.message}${hint ? ` — ${hint}` : ""}`;
+    });
+    throw new ConfigError(`Portcullis cannot start; fix these settings:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  if (e.BOT_PASSWORD && !e.BOT_ID) {
+    throw new ConfigError(
+      "Portcullis cannot start: BOT_PASSWORD is set but BOT_ID is not — set BOT_ID to the bot's app id.",
+    );
+  }
+  const endpoint = e.AZURE_ARM_ENDPOINT;
+  if (endpoint && !isLoopbackHttp(endpoint) && !endpoint.startsWith("https://")) {
+    throw new ConfigError(
+      `Portcullis cannot start: AZURE_ARM_ENDPOINT=${endpoint} is plain http on a non-loopback host; real credentials only go over https.`,
+    );
+  }
+  if (endpoint && !isLoopbackHttp(endpoint) && !e.AZURE_SUBSCRIPTION_ID) {
+    throw new ConfigError(
+      "Portcullis cannot start: AZURE_SUBSCRIPTION_ID is required with a real ARM endpoint.",
+    );
+  }
+  let azure: Azure;
+  if (endpoint) azure = { mode: "endpoint", endpoint, subscriptionId: e.AZURE_SUBSCRIPTION_ID };
+  else if (e.AZURE_SUBSCRIPTION_ID)
+    azure = {
+      mode: "endpoint",
+      endpoint: "https://management.azure.com",
+      subscriptionId: e.AZURE_SUBSCRIPTION_ID,
+    };
+  else
+    azure = {
+      mode: "embedded-simulator",
+      simulatorPort: e.SIMULATOR_PORT,
+      fleetFile: fromRoot(e.FLEET_FILE),
+    };
+
+  const bot: Config["bot"] = e.BOT_ID
+    ? { mode: "authenticated", appId: e.BOT_ID, password: e.BOT_PASSWORD, tenantId: e.BOT_TENANT_ID }
+    : { mode: "local" };
+  return {
+    port: e.PORT,
+    host: bot.mode === "local" ? "127.0.0.1" : "0.0.0.0",
+    logLevel: e.LOG_LEVEL,
+    bot,
+    azure,
+    store: { databaseUrl: e.DATABASE_URL, dataDir: fromRoot(e.DATA_DIR) },
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
+    trustedProxies: e.TRUSTED_PROXIES,
+    breakGlassUsers: e.BREAK_GLASS_USERS,
+  };
+}
+
+/**
+ * The process environment over env/.env.local: variables already set win, so CI and operators
+ * override the committed local defaults without editing files.
+ */
+export function readEnvironment(
+  processEnv: Readonly<Record<string, string | undefined>> = process.env,
+): Record<string, string | undefined> {
+  const file = resolve(repoRoot, "env/.env.local");
+  const defaults = existsSync(file) ? parseEnv(readFileSync(file, "utf8")) : {};
+  return { ...defaults, ...processEnv };
+}
+
+export function isLoopbackHttp(url: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(url);
+    return protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(hostname);
+  } catch {
+    return false;
+  }
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(/[;,]/)
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+}
+
+function fromRoot(path: string): string {
+  return isAbsolute(path) ? path : resolve(repoRoot, path);
+}
