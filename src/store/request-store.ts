@@ -1,0 +1,115 @@
+import type { Clock, RequestStore, StoredRequest } from "../app/ports.ts";
+import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import type { SqlExecutor } from "./sql-client.ts";
+
+interface RequestRow {
+  id: string;
+  version: number;
+  state: string;
+  requester_id: string;
+  data: unknown;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const columns = "id, version, state, requester_id, data, created_at, updated_at";
+
+/** Access requests with a version column for compare-and-swap; ids come from a sequence ("R-17"). */
+export function createRequestStore(sql: SqlExecutor, clock: Clock): RequestStore {
+  return {
+    async nextRequestId() {
+      const [row] = await sql.query<{ id: string }>("SELECT 'R-' || nextval('request_id_seq') AS id");
+      if (row === undefined) throw new Error("nextval returned no row");
+      return row.id;
+    },
+
+    async insert<T>(request: Omit<StoredRequest<T>, "version" | "updatedAt">) {
+      try {
+        const [row] = await sql.query<RequestRow>(
+          `INSERT INTO access_requests (id, version, state, requester_id, data, created_at, updated_at)
+           VALUES ($1, 1, $2, $3, $4::text::jsonb, $5, $5)
+           RETURNING ${columns}`,
+          [request.id, request.state, request.requesterId, toJson(request.data), request.createdAt],
+        );
+        if (row === undefined) throw new Error("INSERT … RETURNING returned no row");
+        return toRequest<T>(row);
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          throw new PortcullisError(ErrorCode.StoreConflict, `Request ${request.id} already exists.`, {
+            cause: error,
+            detail: `access_requests already holds id ${request.id}`,
+          });
+        }
+        throw error;
+      }
+    },
+
+    async get<T>(id: string) {
+      const [row] = await sql.query<RequestRow>(`SELECT ${columns} FROM access_requests WHERE id = $1`, [id]);
+      return row === undefined ? undefined : toRequest<T>(row);
+    },
+
+    async compareAndSwap<T>(
+      id: string,
+      expectedVersion: number,
+      next: { readonly state: string; readonly data: T },
+    ) {
+      const [row] = await sql.query<RequestRow>(
+        `UPDATE access_requests
+            SET version = version + 1, state = $3, data = $4::text::jsonb, updated_at = $5
+          WHERE id = $1 AND version = $2
+          RETURNING ${columns}`,
+        [id, expectedVersion, next.state, toJson(next.data), clock.now()],
+      );
+      return row === undefined ? undefined : toRequest<T>(row);
+    },
+
+    async listByRequester<T>(requesterId: string, states?: readonly string[]) {
+      if (states === undefined) {
+        const rows = await sql.query<RequestRow>(
+          `SELECT ${columns} FROM access_requests WHERE requester_id = $1 ORDER BY created_at, id`,
+          [requesterId],
+        );
+        return rows.map((row) => toRequest<T>(row));
+      }
+      if (states.length === 0) return [];
+      const rows = await sql.query<RequestRow>(
+        `SELECT ${columns} FROM access_requests
+          WHERE requester_id = $1 AND state = ANY($2::text[])
+          ORDER BY created_at, id`,
+        [requesterId, [...states]],
+      );
+      return rows.map((row) => toRequest<T>(row));
+    },
+
+    async listByState<T>(states: readonly string[]) {
+      if (states.length === 0) return [];
+      const rows = await sql.query<RequestRow>(
+        `SELECT ${columns} FROM access_requests WHERE state = ANY($1::text[]) ORDER BY created_at, id`,
+        [[...states]],
+      );
+      return rows.map((row) => toRequest<T>(row));
+    },
+  };
+}
+
+function toRequest<T>(row: RequestRow): StoredRequest<T> {
+  return {
+    id: row.id,
+    version: Number(row.version),
+    state: row.state,
+    requesterId: row.requester_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    data: row.data as T,
+  };
+}
+
+/** JSON text for a `$n::text::jsonb` parameter; undefined is stored as JSON null. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value) ?? "null";
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "23505";
+}
