@@ -1,0 +1,502 @@
+/**
+ * JitGateway on the Azure SDK: @azure/arm-security for JIT policies, arm-compute and arm-network
+ * for the reads that tell whether JIT can protect a VM. The only module that builds Azure clients.
+ */
+import { ComputeManagementClient } from "@azure/arm-compute";
+import type {
+  AzureFirewall,
+  NetworkInterface,
+  PublicIPAddress,
+  RouteTable,
+  Subnet,
+} from "@azure/arm-network";
+import { NetworkManagementClient } from "@azure/arm-network";
+import type { JitNetworkAccessPolicy, JitNetworkAccessPolicyInitiateRequest } from "@azure/arm-security";
+import { SecurityCenter } from "@azure/arm-security";
+import type { TokenCredential } from "@azure/core-auth";
+import { createPipelineRequest } from "@azure/core-rest-pipeline";
+import pino, { type Logger } from "pino";
+import type { Clock, InitiateInput, JitGateway, PolicyRef } from "../app/ports.ts";
+import { systemClock } from "../app/ports.ts";
+import { classifyJit, type EligibilityFacts, type FirewallFact } from "../domain/eligibility.ts";
+import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
+import { armAuth } from "./credentials.ts";
+import { type ErrorContext, isOutcomeUnknown, toPortcullisError } from "./errors.ts";
+import {
+  osTypeOf,
+  policyVms,
+  powerStateOf,
+  sameVm,
+  toRequestRecords,
+  toVmPolicy,
+  vmRefOf,
+  type WirePolicy,
+  type WireRequest,
+} from "./mapping.ts";
+
+export interface JitGatewayOptions {
+  /** e.g. https://management.azure.com, or http://127.0.0.1:3979 for a local simulator. */
+  readonly armEndpoint: string;
+  readonly subscriptionId: string;
+  /** Used for https endpoints; DefaultAzureCredential (created lazily) when absent. Never sent to loopback http. */
+  readonly credential?: TokenCredential;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** Handed to every SDK client's retry policy. Tests shorten the delays; production keeps the SDK defaults. */
+  readonly retryOptions?: {
+    readonly maxRetries?: number;
+    readonly retryDelayInMs?: number;
+    readonly maxRetryDelayInMs?: number;
+  };
+  /** Per-attempt timeout for ARM calls (default 30 s). A timed-out initiate is reconciled like a dropped one. */
+  readonly requestTimeoutMs?: number;
+  /** Pauses before each look at the policy's history after an initiate whose outcome is unknown. */
+  readonly reconcileDelaysMs?: readonly number[];
+}
+
+/** Classic (ASM) VMs are not Microsoft.Compute resources; ARM still lists them under this provider. */
+const CLASSIC_COMPUTE_API_VERSION = "2017-04-01";
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_RECONCILE_DELAYS_MS = [0, 2_000];
+
+/** The ARM reads listVms needs, gathered once per call. */
+interface Estate {
+  readonly policies: readonly JitNetworkAccessPolicy[];
+  readonly vms: readonly ArmVm[];
+  readonly classicVms: readonly ClassicVm[];
+  readonly nics: readonly NetworkInterface[];
+  readonly subnets: readonly Subnet[];
+  readonly routeTables: readonly RouteTable[];
+  readonly firewalls: readonly AzureFirewall[];
+  readonly publicIps: readonly PublicIPAddress[];
+  /** VM id (lower case) → power state, from the statusOnly list; empty when that call failed. */
+  readonly powerStates: ReadonlyMap<string, string>;
+}
+
+interface ArmVm {
+  readonly id?: string;
+  readonly name?: string;
+  readonly location?: string;
+  readonly tags?: Record<string, string>;
+  readonly storageProfile?: { readonly osDisk?: { readonly osType?: string } };
+  readonly networkProfile?: { readonly networkInterfaces?: readonly { id?: string; primary?: boolean }[] };
+  readonly instanceView?: { readonly statuses?: readonly { code?: string }[] };
+}
+
+interface ClassicVm {
+  readonly id?: string;
+  readonly name?: string;
+  readonly location?: string;
+  readonly tags?: Record<string, string>;
+  readonly properties?: {
+    readonly instanceView?: {
+      readonly status?: string;
+      readonly powerState?: string;
+      readonly privateIpAddress?: string;
+    };
+    readonly storageProfile?: { readonly operatingSystemDisk?: { readonly operatingSystem?: string } };
+  };
+}
+
+/** Classic VMs say Started/Stopped; speak Compute's words (running/stopped) like the rest of the list. */
+function classicPowerState(value: string | undefined): string {
+  const lower = value?.toLowerCase();
+  if (lower === "started") return "running";
+  return lower ?? "unknown";
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+const sameId = (a: string | undefined, b: string | undefined): boolean =>
+  a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
+
+const lastSegment = (id: string | undefined): string => id?.split("/").pop() ?? "";
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** "203.0.113.7" and "203.0.113.7/32" name the same source; Azure may echo either. */
+const samePrefix = (a: string, b: string): boolean => {
+  const bare = (prefix: string) =>
+    prefix
+      .trim()
+      .toLowerCase()
+      .replace(/\/(32|128)$/, "");
+  return bare(a) === bare(b);
+};
+
+/** Same end time, to the second: Azure may store more (or fewer) fractional digits than we sent. */
+const sameInstant = (a: Date, b: Date): boolean => Math.abs(a.getTime() - b.getTime()) < 1_000;
+
+export function createJitGateway(options: JitGatewayOptions): JitGateway {
+  const auth = armAuth(options.armEndpoint, options.credential);
+  const logger = options.logger ?? pino({ level: "silent" });
+  const clock = options.clock ?? systemClock;
+  const timeout = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const reconcileDelays = options.reconcileDelaysMs ?? DEFAULT_RECONCILE_DELAYS_MS;
+  const { subscriptionId } = options;
+  const retryOptions = options.retryOptions ? { ...options.retryOptions } : undefined;
+  const endpoint = auth.endpoint.url;
+  const requestOptions = { timeout };
+
+  const security = new SecurityCenter(auth.credential, subscriptionId, {
+    endpoint,
+    credentialScopes: [...auth.credentialScopes],
+    ...(retryOptions ? { retryOptions } : {}),
+  });
+  const compute = new ComputeManagementClient(auth.credential, subscriptionId, {
+    endpoint,
+    credentials: { scopes: [...auth.credentialScopes] },
+    ...(retryOptions ? { retryOptions } : {}),
+  });
+  const network = new NetworkManagementClient(auth.credential, subscriptionId, {
+    endpoint,
+    credentials: { scopes: [...auth.credentialScopes] },
+    ...(retryOptions ? { retryOptions } : {}),
+  });
+  auth.configure(security);
+  auth.configure(compute);
+  auth.configure(network);
+  logger.info(
+    { armEndpoint: endpoint, subscriptionId, devToken: auth.endpoint.loopback },
+    auth.endpoint.loopback
+      ? "ARM endpoint is loopback http: using the static development token"
+      : "ARM endpoint is https: using Azure credentials",
+  );
+
+  async function call<T>(context: ErrorContext, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      const mapped = toPortcullisError(error, context);
+      logger.warn({ err: error, code: mapped.code, action: context.action }, "ARM call failed");
+      throw mapped;
+    }
+  }
+
+  async function listClassicVms(): Promise<ClassicVm[]> {
+    const url = `${endpoint}/subscriptions/${encodeURIComponent(subscriptionId)}/providers/Microsoft.ClassicCompute/virtualMachines?api-version=${CLASSIC_COMPUTE_API_VERSION}`;
+    try {
+      const out: ClassicVm[] = [];
+      let next: string | undefined = url;
+      while (next) {
+        const response = await security.sendRequest(
+          createPipelineRequest({ url: next, method: "GET", timeout }),
+        );
+        if (response.status !== 200) {
+          // Classic VMs are retired; most subscriptions no longer have the provider registered (404/409).
+          // A 401/403 means the role lacks Microsoft.ClassicCompute/virtualMachines/read: say so in the log.
+          const forbidden = response.status === 401 || response.status === 403;
+          logger[forbidden ? "warn" : "debug"](
+            { status: response.status },
+            "classic VM list unavailable; classic VMs will be missing from the list",
+          );
+          return out;
+        }
+        const body = JSON.parse(response.bodyAsText ?? "{}") as { value?: ClassicVm[]; nextLink?: string };
+        out.push(...(body.value ?? []));
+        next = body.nextLink;
+      }
+      return out;
+    } catch (error) {
+      logger.warn({ err: error }, "classic VM list failed; classic VMs will be missing from the list");
+      return [];
+    }
+  }
+
+  async function listPowerStates(): Promise<Map<string, string>> {
+    const states = new Map<string, string>();
+    try {
+      for await (const vm of compute.virtualMachines.listAll({ statusOnly: "true", requestOptions })) {
+        const state = powerStateOf(vm.instanceView?.statuses);
+        if (vm.id && state !== "unknown") states.set(vm.id.toLowerCase(), state);
+      }
+    } catch (error) {
+      // Power state is a nicety for the VM list; never fail the list for it.
+      logger.warn({ err: error }, "VM power states unavailable");
+    }
+    return states;
+  }
+
+  async function readEstate(): Promise<Estate> {
+    const context: ErrorContext = { action: "list the subscription's virtual machines and their networks" };
+    return call(context, async () => {
+      const [policies, vms, classicVms, nics, vnets, routeTables, firewalls, publicIps, powerStates] =
+        await Promise.all([
+          collect(security.jitNetworkAccessPolicies.list({ requestOptions })),
+          collect(compute.virtualMachines.listAll({ requestOptions })),
+          listClassicVms(),
+          collect(network.networkInterfaces.listAll({ requestOptions })),
+          collect(network.virtualNetworks.listAll({ requestOptions })),
+          collect(network.routeTables.listAll({ requestOptions })),
+          collect(network.azureFirewalls.listAll({ requestOptions })),
+          collect(network.publicIPAddresses.listAll({ requestOptions })),
+          listPowerStates(),
+        ]);
+      return {
+        policies,
+        vms,
+        classicVms,
+        nics,
+        subnets: vnets.flatMap((vnet) => vnet.subnets ?? []),
+        routeTables,
+        firewalls,
+        publicIps,
+        powerStates,
+      };
+    });
+  }
+
+  function firewallFor(subnet: Subnet | undefined, estate: Estate): FirewallFact | undefined {
+    const table = estate.routeTables.find((candidate) => sameId(candidate.id, subnet?.routeTable?.id));
+    const hops = (table?.routes ?? [])
+      .filter((route) => route.addressPrefix === "0.0.0.0/0" && route.nextHopType === "VirtualAppliance")
+      .map((route) => route.nextHopIpAddress)
+      .filter((ip): ip is string => ip !== undefined);
+    const firewall = estate.firewalls.find(
+      (candidate) =>
+        (candidate.ipConfigurations ?? []).some((config) => hops.includes(config.privateIPAddress ?? "")) ||
+        hops.includes(candidate.hubIPAddresses?.privateIPAddress ?? ""),
+    );
+    if (!firewall) return undefined;
+    return {
+      name: firewall.name ?? lastSegment(firewall.id),
+      managedBy: firewall.firewallPolicy?.id ? "firewall_policy" : "classic_rules",
+    };
+  }
+
+  function armVmWithJit(vm: ArmVm, estate: Estate): VmWithJit | undefined {
+    const ref = vm.id ? vmRefOf(vm.id) : undefined;
+    if (!ref) return undefined;
+    const nicIds = (vm.networkProfile?.networkInterfaces ?? []).map((nic) => nic.id);
+    const nics = estate.nics.filter(
+      (nic) => nicIds.some((id) => sameId(id, nic.id)) || sameId(nic.virtualMachine?.id, ref.id),
+    );
+    const ipConfigs = nics.flatMap((nic) => nic.ipConfigurations ?? []);
+    const subnets = ipConfigs
+      .map((config) => estate.subnets.find((subnet) => sameId(subnet.id, config.subnet?.id)))
+      .filter((subnet): subnet is Subnet => subnet !== undefined);
+    const firewalls = subnets
+      .map((subnet) => firewallFor(subnet, estate))
+      .filter((fw): fw is FirewallFact => fw !== undefined);
+    // A Firewall-Policy-managed firewall wins: JIT cannot manage it even if another NIC is fine.
+    const firewall = firewalls.find((fw) => fw.managedBy === "firewall_policy") ?? firewalls[0];
+    const facts: EligibilityFacts = {
+      vmName: ref.name,
+      classic: false,
+      nicNsgs: nics.map((nic) => lastSegment(nic.networkSecurityGroup?.id)).filter((name) => name !== ""),
+      subnetNsgs: subnets
+        .map((subnet) => lastSegment(subnet.networkSecurityGroup?.id))
+        .filter((name) => name !== ""),
+      ...(firewall ? { firewall } : {}),
+      ...(nicIds.length > 0 && nics.length === 0
+        ? { networkUnreadable: "its network interface is not visible in this subscription" }
+        : {}),
+    };
+    const policy = findVmPolicy(ref.id, estate.policies);
+    const primary = ipConfigs.find((config) => config.primary) ?? ipConfigs[0];
+    const publicIp = estate.publicIps.find((pip) => sameId(pip.id, primary?.publicIPAddress?.id))?.ipAddress;
+    const connectAddress = policy?.publicIpAddress ?? publicIp ?? primary?.privateIPAddress;
+    return {
+      ref,
+      location: vm.location ?? "",
+      osType: osTypeOf(vm.storageProfile?.osDisk?.osType),
+      powerState: estate.powerStates.get(ref.id.toLowerCase()) ?? powerStateOf(vm.instanceView?.statuses),
+      tags: { ...(vm.tags ?? {}) },
+      ...(connectAddress ? { connectAddress } : {}),
+      jit: classifyJit(facts, policy),
+    };
+  }
+
+  function classicVmWithJit(vm: ClassicVm): VmWithJit | undefined {
+    const ref = vm.id ? vmRefOf(vm.id) : undefined;
+    if (!ref) return undefined;
+    const view = vm.properties?.instanceView;
+    return {
+      ref,
+      location: vm.location ?? "",
+      osType: osTypeOf(vm.properties?.storageProfile?.operatingSystemDisk?.operatingSystem),
+      powerState: classicPowerState(view?.powerState),
+      tags: { ...(vm.tags ?? {}) },
+      ...(view?.privateIpAddress ? { connectAddress: view.privateIpAddress } : {}),
+      jit: classifyJit({ vmName: ref.name, classic: true, nicNsgs: [], subnetNsgs: [] }, undefined),
+    };
+  }
+
+  function findVmPolicy(vmId: string, policies: readonly JitNetworkAccessPolicy[]): VmPolicy | undefined {
+    for (const policy of policies) {
+      if (!policyVms(policy as WirePolicy).some((vm) => sameVm(vm.id, vmId))) continue;
+      return toVmPolicy(policy as WirePolicy, vmId);
+    }
+    return undefined;
+  }
+
+  async function listVms(): Promise<readonly VmWithJit[]> {
+    const estate = await readEstate();
+    const arm = estate.vms.map((vm) => armVmWithJit(vm, estate));
+    const classic = estate.classicVms.map(classicVmWithJit);
+    return [...arm, ...classic]
+      .filter((vm): vm is VmWithJit => vm !== undefined)
+      .sort(
+        (a, b) =>
+          a.ref.name.localeCompare(b.ref.name) || a.ref.resourceGroup.localeCompare(b.ref.resourceGroup),
+      );
+  }
+
+  async function readPolicy(policy: PolicyRef, context: ErrorContext): Promise<JitNetworkAccessPolicy> {
+    return call(context, () =>
+      security.jitNetworkAccessPolicies.get(policy.resourceGroup, policy.location, policy.name, {
+        requestOptions,
+      }),
+    );
+  }
+
+  async function getVmPolicy(policy: PolicyRef, vmId: string): Promise<VmPolicy> {
+    const vmName = vmRefOf(vmId)?.name ?? vmId;
+    const context: ErrorContext = { action: `read the JIT policy of ${vmName}`, vmName, policy };
+    const raw = await readPolicy(policy, context);
+    const narrowed = toVmPolicy(raw as WirePolicy, vmId);
+    if (!narrowed) {
+      throw new PortcullisError(
+        ErrorCode.PolicyNotFound,
+        `${vmName} has no JIT policy any more: policy "${policy.name}" in ${policy.resourceGroup}/${policy.location} no longer lists it. Ask an admin to enable JIT on it in Defender for Cloud.`,
+        { detail: `VM ${vmId} not in policy ${raw.id ?? policy.name}` },
+      );
+    }
+    return narrowed;
+  }
+
+  /** The records of `request` for the VMs asked about, with the ids as the caller spelled them. */
+  function recordsFor(request: WireRequest, input: InitiateInput): JitRequestRecord[] {
+    return input.virtualMachines.flatMap((asked) =>
+      toRequestRecords(request, asked.vmId).map((record) => ({ ...record, vmId: asked.vmId })),
+    );
+  }
+
+  /** Does this history entry carry exactly what `input` asked for? */
+  function matchesInput(request: WireRequest, input: InitiateInput): boolean {
+    if (request.justification !== input.justification) return false;
+    return input.virtualMachines.every((asked) => {
+      const records = toRequestRecords(request, asked.vmId);
+      return asked.ports.every((port) =>
+        records.some((record) =>
+          record.ports.some(
+            (got) =>
+              got.number === port.number &&
+              samePrefix(got.allowedSourceAddressPrefix, port.allowedSourceAddressPrefix) &&
+              sameInstant(got.endTimeUtc, port.endTimeUtc),
+          ),
+        ),
+      );
+    });
+  }
+
+  /**
+   * After an initiate whose outcome is unknown (network error, timeout, 5xx after the SDK's
+   * retries): did Azure record it? Looks for the newest history entry with our justification
+   * (it carries the Portcullis request id) and the same VMs, ports, prefixes and end times.
+   */
+  async function reconcile(input: InitiateInput): Promise<JitRequestRecord[] | undefined> {
+    for (const delay of reconcileDelays) {
+      if (delay > 0) await sleep(delay);
+      let raw: JitNetworkAccessPolicy;
+      try {
+        raw = await security.jitNetworkAccessPolicies.get(
+          input.policy.resourceGroup,
+          input.policy.location,
+          input.policy.name,
+          { requestOptions },
+        );
+      } catch (error) {
+        logger.warn({ err: error }, "reading the JIT history after a failed initiate failed too");
+        continue;
+      }
+      const match = (raw.requests ?? [])
+        .filter((request) => matchesInput(request as WireRequest, input))
+        .sort((a, b) => new Date(b.startTimeUtc).getTime() - new Date(a.startTimeUtc).getTime())[0];
+      if (match) return recordsFor(match as WireRequest, input);
+    }
+    return undefined;
+  }
+
+  async function initiate(input: InitiateInput): Promise<readonly JitRequestRecord[]> {
+    const names = input.virtualMachines.map((vm) => vmRefOf(vm.vmId)?.name ?? vm.vmId);
+    const vmName = names.join(", ");
+    const context: ErrorContext = {
+      action: `open JIT access to ${vmName}`,
+      ...(names.length === 1 && names[0] ? { vmName: names[0] } : {}),
+      policy: input.policy,
+    };
+    const body: JitNetworkAccessPolicyInitiateRequest = {
+      virtualMachines: input.virtualMachines.map((vm) => ({
+        id: vm.vmId,
+        ports: vm.ports.map((port) => ({
+          number: port.number,
+          endTimeUtc: port.endTimeUtc,
+          allowedSourceAddressPrefix: port.allowedSourceAddressPrefix,
+        })),
+      })),
+      justification: input.justification,
+    };
+    const startedAt = clock.now();
+    try {
+      // The SDK retries this POST on 429/5xx/network errors. A retry that follows a lost response
+      // records a second, identical request in Azure. That is harmless: a newer initiate for the same
+      // VM+port supersedes the older one (status Revoked, NewerRequestInitiated), and both carry the
+      // same source prefix and end time, so nothing opens that the bot does not know about, and the
+      // window closes when the bot expects.
+      const response = await security.jitNetworkAccessPolicies.initiate(
+        input.policy.resourceGroup,
+        input.policy.location,
+        input.policy.name,
+        body,
+        { requestOptions },
+      );
+      const records = recordsFor(response as WireRequest, input);
+      logger.info(
+        { vms: names, justification: input.justification, ms: clock.now().getTime() - startedAt.getTime() },
+        "JIT initiate accepted",
+      );
+      return records;
+    } catch (error) {
+      if (!isOutcomeUnknown(error)) {
+        const mapped = toPortcullisError(error, context);
+        logger.warn({ err: error, code: mapped.code }, "JIT initiate refused");
+        throw mapped;
+      }
+      // We cannot tell whether Azure recorded the grant. The history can: if an entry with our
+      // justification and the same VM/ports/end time is there, the grant happened; say so.
+      const recovered = await reconcile(input);
+      if (recovered) {
+        logger.warn(
+          { err: error, vms: names, justification: input.justification },
+          "JIT initiate failed in transit but Azure recorded it; treating it as success",
+        );
+        return recovered;
+      }
+      const mapped = toPortcullisError(error, context);
+      logger.error({ err: error, code: mapped.code }, "JIT initiate failed and is not in the policy history");
+      throw mapped;
+    }
+  }
+
+  return {
+    listVms,
+    async findVms(name: string): Promise<readonly VmWithJit[]> {
+      const wanted = name.trim().toLowerCase();
+      return (await listVms()).filter((vm) => vm.ref.name.toLowerCase() === wanted);
+    },
+    getVmPolicy,
+    initiate,
+    async checkHealth(): Promise<void> {
+      await call({ action: "read JIT policies" }, async () => {
+        await security.jitNetworkAccessPolicies.list({ requestOptions }).byPage().next();
+      });
+    },
+  };
+}
