@@ -283,18 +283,19 @@ function send(res: ServerResponse, reply: Reply): void {
     "x-ms-correlation-request-id": requestId,
     ...reply.headers,
   };
+  // Not chained: restify, when loaded in the same process, patches ServerResponse.writeHead to return nothing.
   if (reply.body === undefined) {
-    res.writeHead(reply.status, headers).end();
+    res.writeHead(reply.status, headers);
+    res.end();
     return;
   }
   const payload = JSON.stringify(reply.body);
-  res
-    .writeHead(reply.status, {
-      ...headers,
-      "content-type": "application/json; charset=utf-8",
-      "content-length": String(Buffer.byteLength(payload)),
-    })
-    .end(payload);
+  res.writeHead(reply.status, {
+    ...headers,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(payload)),
+  });
+  res.end(payload);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -703,7 +703,7 @@ describe("faults and the control API", () => {
 });
 
 describe("the official REST examples (shared/azure-examples)", () => {
-  const dir = "/work/shared/azure-examples";
+  const dir = resolve(import.meta.dirname, "..", "fixtures", "azure-examples");
   const example = (file: string) =>
     JSON.parse(readFileSync(resolve(dir, file), "utf8")) as {
       parameters: Record<string, string> & { body?: unknown };
