@@ -1,0 +1,82 @@
+/**
+ * Chat replies as Markdown text, shared by every channel. Pure functions of the use cases' results.
+ */
+import type { PolicyView } from "../app/fleet.ts";
+import { COMMAND_HELP } from "../domain/commands.ts";
+import { formatDuration, parseIsoDuration } from "../domain/duration.ts";
+import type { PortRule, VmWithJit } from "../domain/vm.ts";
+
+export function helpText(): string {
+  const lines = COMMAND_HELP.map(
+    (entry) => `- \`${entry.usage}\` — ${entry.summary}. Example: \`${entry.example}\``,
+  );
+  return [
+    "**Portcullis** opens SSH/RDP ports on Azure VMs just in time, through Defender for Cloud JIT.",
+    lines.join("\n"),
+    "Requesting access (`ssh`, `rdp`, `access`), approvals and break-glass come in the next releases.",
+  ].join("\n\n");
+}
+
+export function vmsText(vms: readonly VmWithJit[]): string {
+  if (vms.length === 0)
+    return "I can't see any VMs in this subscription. Check the bot's Azure role assignment (`Reader` on VMs and networks).";
+  const configured = vms.filter((vm) => vm.jit.kind === "configured");
+  const notConfigured = vms.filter((vm) => vm.jit.kind === "not_configured");
+  const unsupported = vms.filter((vm) => vm.jit.kind === "unsupported");
+  const sections = [`**${vms.length} VMs** I can see:`];
+  if (configured.length > 0)
+    sections.push(`**JIT configured (${configured.length})**\n${configured.map(configuredLine).join("\n")}`);
+  if (notConfigured.length > 0)
+    sections.push(
+      `**Not configured (${notConfigured.length})**\n${notConfigured.map(reasonLine).join("\n")}`,
+    );
+  if (unsupported.length > 0)
+    sections.push(`**Unsupported (${unsupported.length})**\n${unsupported.map(reasonLine).join("\n")}`);
+  sections.push("Type `policy <vm>` for a VM's rules.");
+  return sections.join("\n\n");
+}
+
+export function policyText(view: PolicyView): string {
+  const { vm } = view;
+  const header = `**${vm.ref.name}** — ${vm.ref.resourceGroup}, ${vm.location}, ${vm.osType}, ${vm.powerState}; policy \`${view.policyName}\``;
+  const rules = view.rules.map((rule) => `- ${ruleText(rule)}`).join("\n");
+  const open =
+    view.openGrants.length === 0
+      ? "No port is open now."
+      : `**Open now (${view.openGrants.length})**\n${view.openGrants
+          .map(
+            (grant) =>
+              `- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utc(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? ` — "${grant.justification}"` : ""}`,
+          )
+          .join("\n")}`;
+  const approvers = vm.tags["jit-approvers"];
+  const owners = approvers
+    ? `Approvers (tag \`jit-approvers\`): ${approvers}`
+    : "No `jit-approvers` tag on this VM.";
+  return [header, `**Rules (${view.rules.length})**\n${rules}`, open, owners].join("\n\n");
+}
+
+export function ruleText(rule: PortRule): string {
+  const max = parseIsoDuration(rule.maxRequestAccessDuration);
+  const maxText = max === undefined ? rule.maxRequestAccessDuration : formatDuration(max);
+  const mapped = rule.mappedPort === undefined ? "" : ` (through the firewall on ${rule.mappedPort})`;
+  return `port ${rule.number}${mapped}, ${protocolText(rule.protocol)}, from ${rule.allowedSourceAddressPrefixes.join(", ")}, max ${maxText}`;
+}
+
+function configuredLine(vm: VmWithJit): string {
+  const ports = vm.jit.kind === "configured" ? vm.jit.policy.rules.map((rule) => rule.number).join(", ") : "";
+  return `- \`${vm.ref.name}\` (${vm.ref.resourceGroup}, ${vm.location}, ${vm.osType}, ${vm.powerState}) — ports ${ports}`;
+}
+
+function reasonLine(vm: VmWithJit): string {
+  const reason = vm.jit.kind === "configured" ? "" : vm.jit.reason;
+  return `- \`${vm.ref.name}\` (${vm.ref.resourceGroup}, ${vm.location}) — ${reason}`;
+}
+
+function protocolText(protocol: string): string {
+  return protocol === "*" ? "any protocol" : protocol.toUpperCase();
+}
+
+export function utc(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
