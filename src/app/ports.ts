@@ -144,12 +144,31 @@ export interface InboxStore {
   firstSeen(activityId: string, at: Date): Promise<boolean>;
 }
 
+/** One-time links that record the address of the machine that opens them. Only a hash of the token is kept. */
+export interface SourceLink {
+  readonly tokenHash: string;
+  readonly requestId: string;
+  readonly userId: string;
+  readonly expiresAt: Date;
+}
+
+export type SourceLinkClaim =
+  | { readonly ok: true; readonly requestId: string; readonly userId: string }
+  | { readonly ok: false; readonly reason: "unknown" | "used" | "expired" };
+
+export interface SourceLinkStore {
+  create(link: SourceLink): Promise<void>;
+  /** Uses the link at `now` for `address` if it is unused and unexpired: exactly one caller ever wins. */
+  claim(tokenHash: string, now: Date, address: string): Promise<SourceLinkClaim>;
+}
+
 export interface Store {
   readonly requests: RequestStore;
   readonly audit: AuditLog;
   readonly conversations: ConversationStore;
   readonly timers: TimerStore;
   readonly inbox: InboxStore;
+  readonly sourceLinks: SourceLinkStore;
   /** Cheap round trip for /healthz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -9,6 +9,7 @@ import { createConversationStore } from "./conversation-store.ts";
 import { createInboxStore } from "./inbox-store.ts";
 import { migrate } from "./migrations.ts";
 import { createRequestStore } from "./request-store.ts";
+import { createSourceLinkStore } from "./source-link-store.ts";
 import { openPglite, postgresClient, type SqlClient } from "./sql-client.ts";
 import { createTimerStore } from "./timer-store.ts";
 
@@ -76,6 +77,7 @@ export function createStore(client: SqlClient, options: { clock?: Clock } = {}):
     conversations: createConversationStore(client),
     timers: createTimerStore(client, clock),
     inbox: createInboxStore(client),
+    sourceLinks: createSourceLinkStore(client),
     async ping() {
       await client.query("SELECT 1");
     },

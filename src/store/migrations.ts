@@ -79,6 +79,21 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX inbox_seen_at ON inbox (seen_at);
     `,
   },
+  {
+    version: 2,
+    name: "one-time source-address links",
+    sql: `
+      CREATE TABLE source_links (
+        token_hash   text PRIMARY KEY,
+        request_id   text NOT NULL,
+        user_id      text NOT NULL,
+        expires_at   timestamptz NOT NULL,
+        used_at      timestamptz,
+        used_address text
+      );
+      CREATE INDEX source_links_request ON source_links (request_id);
+    `,
+  },
 ];
 
 /**

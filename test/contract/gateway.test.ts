@@ -2,6 +2,7 @@
  * The JitGateway through the real Azure SDK clients against the ARM simulator, plus the
  * unit-level checks of its mapping (official spec examples), error mapping and credentials.
  */
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import {
   createHttpHeaders,

@@ -15,6 +15,7 @@ import { ErrorCode, PortcullisError } from "../../src/domain/errors.ts";
 import {
   createStore,
   migrate,
+  migrations,
   openPglite,
   openStore,
   type PortcullisStore,
@@ -480,12 +481,52 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe("source links", () => {
+      const link = { tokenHash: "hash-1", requestId: "R-1", userId: "user-1", expiresAt: at(600) };
+
+      it("first claim before expiry → the request and user; second → used", async () => {
+        await store.sourceLinks.create(link);
+        expect(await store.sourceLinks.claim("hash-1", at(10), "203.0.113.7")).toEqual({
+          ok: true,
+          requestId: "R-1",
+          userId: "user-1",
+        });
+        expect(await store.sourceLinks.claim("hash-1", at(11), "198.51.100.9")).toEqual({
+          ok: false,
+          reason: "used",
+        });
+      });
+
+      it("after expiry → expired; never seen → unknown", async () => {
+        await store.sourceLinks.create(link);
+        expect(await store.sourceLinks.claim("hash-1", at(600), "203.0.113.7")).toEqual({
+          ok: false,
+          reason: "expired",
+        });
+        expect(await store.sourceLinks.claim("nope", at(1), "203.0.113.7")).toEqual({
+          ok: false,
+          reason: "unknown",
+        });
+      });
+
+      it("claimed from two processes at once → exactly one wins", async () => {
+        await store.sourceLinks.create(link);
+        const peer = await fixture.openPeer();
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            (i % 2 === 0 ? store : peer).sourceLinks.claim("hash-1", at(1), `203.0.113.${i}`),
+          ),
+        );
+        expect(results.filter((result) => result.ok)).toHaveLength(1);
+      });
+    });
+
     describe("lifecycle", () => {
       it("migrations are idempotent: migrating again applies nothing", async () => {
         await fixture.openPeer();
         expect(await migrate(fixture.sql, { schema: fixture.schema })).toEqual([]);
         const rows = await fixture.sql.query<{ version: number }>("SELECT version FROM schema_migrations");
-        expect(rows.map((row) => row.version)).toEqual([1]);
+        expect(rows.map((row) => row.version)).toEqual(migrations.map((migration) => migration.version));
       });
 
       it("ping answers", async () => {
@@ -645,7 +686,7 @@ if (process.env.PORTCULLIS_SKIP_POSTGRES === "1") {
         const rows = await withAdmin((pool) =>
           pool.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations`),
         );
-        expect(rows.rows.map((row) => row.version)).toEqual([1]);
+        expect(rows.rows.map((row) => row.version)).toEqual(migrations.map((migration) => migration.version));
       } finally {
         await withAdmin((pool) => pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
       }
