@@ -3,10 +3,33 @@
  * Every channel (Teams now, Slack later) goes through `parseCommand`.
  */
 
+import { parseSourcePrefix } from "./address.ts";
+import { parseUserDuration } from "./duration.ts";
+
+export type RequestVerb = "ssh" | "rdp" | "access";
+
+/** An access request as typed: names, not yet resolved against Azure (that is checkRequest's job). */
+export interface RequestCommand {
+  readonly kind: "request";
+  readonly verb: RequestVerb;
+  /** As typed (optionally `<resource-group>/<vm>`), de-duplicated case-insensitively, in order. */
+  readonly vms: readonly string[];
+  /** 22 for ssh, 3389 for rdp, the `port` list for access; ascending, no duplicates. */
+  readonly ports: readonly number[];
+  readonly durationMs?: number;
+  /** Syntactically an address or CIDR; checked against the policy later. */
+  readonly source?: { readonly text: string };
+  readonly reason?: string;
+}
+
 export type Command =
   | { readonly kind: "help"; readonly topic?: string }
   | { readonly kind: "vms" }
-  | { readonly kind: "policy"; readonly vm: string };
+  | { readonly kind: "policy"; readonly vm: string }
+  | RequestCommand
+  | { readonly kind: "status" }
+  | { readonly kind: "done"; readonly requestId?: string }
+  | { readonly kind: "cancel"; readonly requestId: string };
 
 export type ParseResult =
   | { readonly ok: true; readonly command: Command }
@@ -19,6 +42,42 @@ export const COMMAND_HELP: readonly {
   readonly example: string;
   readonly summary: string;
 }[] = [
+  {
+    verb: "ssh",
+    usage: "ssh <vm> [<vm>…] [for <duration>] [from <ip or cidr>] [because <reason>]",
+    example: "ssh web-01 for 2h because INC-4211",
+    summary: "ask to open port 22 for your address; several VMs make one request",
+  },
+  {
+    verb: "rdp",
+    usage: "rdp <vm> [<vm>…] [for <duration>] [from <ip or cidr>] [because <reason>]",
+    example: "rdp app-01 for 30m",
+    summary: "ask to open port 3389 (Remote Desktop) for your address",
+  },
+  {
+    verb: "access",
+    usage: "access <vm> [<vm>…] port <n>[,<n>…] [for <duration>] [from <ip or cidr>] [because <reason>]",
+    example: "access db-01 port 5432 from 198.51.100.7 because migration",
+    summary: "ask to open other ports that the VM's JIT policy covers",
+  },
+  {
+    verb: "status",
+    usage: "status",
+    example: "status",
+    summary: "your pending and active requests (and those waiting for your approval)",
+  },
+  {
+    verb: "done",
+    usage: "done [<request>]",
+    example: "done R-17",
+    summary: "close your access now instead of waiting for the end time",
+  },
+  {
+    verb: "cancel",
+    usage: "cancel <request>",
+    example: "cancel R-17",
+    summary: "withdraw a request nobody has decided yet",
+  },
   {
     verb: "vms",
     usage: "vms",
@@ -35,28 +94,21 @@ export const COMMAND_HELP: readonly {
 ];
 
 /** Verbs of the grammar that this release does not serve yet; answered honestly rather than guessed at. */
-const PLANNED_VERBS = new Set([
-  "ssh",
-  "rdp",
-  "access",
-  "status",
-  "done",
-  "extend",
-  "break-glass",
-  "bg",
-  "audit",
-  "doctor",
-]);
+const PLANNED_VERBS = new Set(["extend", "break-glass", "bg", "audit", "doctor"]);
 
 const KNOWN_VERBS = COMMAND_HELP.map((entry) => entry.verb);
 
+const VERB_PORT: Readonly<Record<"ssh" | "rdp", number>> = { ssh: 22, rdp: 3389 };
+
+/** Longer reasons do not fit a card or Azure's justification; a ticket id and a line is the intent. */
+export const MAX_REASON_LENGTH = 500;
+
 export function parseCommand(text: string): ParseResult {
-  const words = text
-    .trim()
-    .split(/\s+/)
-    .filter((word) => word !== "");
-  const [first, ...rest] = words;
-  if (first === undefined) return { ok: false, message: `I didn't get a command. ${tryHelp()}` };
+  const tokens = tokenize(text);
+  const [firstToken, ...restTokens] = tokens;
+  if (firstToken === undefined) return { ok: false, message: `I didn't get a command. ${tryHelp()}` };
+  const first = firstToken.text;
+  const rest = restTokens.map((token) => token.text);
   const verb = first.toLowerCase().replace(/^\//, "");
 
   switch (verb) {
@@ -83,14 +135,33 @@ export function parseCommand(text: string): ParseResult {
       if (extra.length > 0)
         return {
           ok: false,
-          message: `\`policy\` takes one VM name; I read "${rest.join(" ")}". Try \`policy ${vm}\`.`,
+          message: `\`policy\` takes one VM name; I read "${clip(rest.join(" "))}". Try \`policy ${clip(vm)}\`.`,
         };
-      if (!isVmName(vm))
-        return {
-          ok: false,
-          message: `"${vm}" is not a VM name I can look up (letters, digits, - _ . only, optionally as <resource-group>/<vm>).`,
-        };
+      if (!isVmName(vm)) return fail(notAVmName(vm));
       return ok({ kind: "policy", vm });
+    }
+    case "ssh":
+    case "rdp":
+    case "access":
+      return parseRequest(verb, text, restTokens);
+    case "status":
+      return rest.length === 0
+        ? ok({ kind: "status" })
+        : fail("`status` takes no arguments; it lists your pending and active requests.");
+    case "done": {
+      if (rest.length === 0) return ok({ kind: "done" });
+      const id = rest.length === 1 ? parseRequestId(rest[0] ?? "") : undefined;
+      return id === undefined
+        ? fail(`\`done\` takes one request id, e.g. \`done R-17\`; I read "${clip(rest.join(" "))}".`)
+        : ok({ kind: "done", requestId: id });
+    }
+    case "cancel": {
+      if (rest.length === 0)
+        return fail("Which request? Type `cancel <request>`, e.g. `cancel R-17`; `status` lists yours.");
+      const id = rest.length === 1 ? parseRequestId(rest[0] ?? "") : undefined;
+      return id === undefined
+        ? fail(`\`cancel\` takes one request id, e.g. \`cancel R-17\`; I read "${clip(rest.join(" "))}".`)
+        : ok({ kind: "cancel", requestId: id });
     }
     default:
       break;
@@ -104,6 +175,193 @@ export function parseCommand(text: string): ParseResult {
   const closest = closestVerb(verb, [...KNOWN_VERBS, ...PLANNED_VERBS]);
   const hint = closest && KNOWN_VERBS.includes(closest) ? `Did you mean \`${closest}\`? ` : "";
   return { ok: false, message: `I don't know "${truncate(first)}". ${hint}${tryHelp()}` };
+}
+
+/** "R-17", "r-17", "17" → "R-17"; undefined for anything else. */
+export function parseRequestId(text: string): string | undefined {
+  const match = /^(?:R-?)?(\d{1,9})$/i.exec(text.trim());
+  return match?.[1] === undefined ? undefined : `R-${Number(match[1])}`;
+}
+
+// ------------------------------------------------------------------ access requests
+
+interface Token {
+  readonly text: string;
+  /** Offset in the original text, so `because` can keep the reason as typed. */
+  readonly start: number;
+}
+
+const KEYWORDS = new Set(["for", "from", "because", "port", "ports"]);
+
+function isKeyword(token: Token | undefined): boolean {
+  return token !== undefined && KEYWORDS.has(token.text.toLowerCase());
+}
+
+function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[]): ParseResult {
+  const example = verb === "access" ? "access db-01 port 5432" : `${verb} web-01`;
+  let index = 0;
+  const vms: string[] = [];
+  for (; index < tokens.length && !isKeyword(tokens[index]); index++) {
+    // "ssh web-01, web-02" and "ssh web-01,web-02" name two VMs as well.
+    for (const name of (tokens[index]?.text ?? "").split(",")) {
+      if (name === "") continue;
+      if (!isVmName(name)) return fail(notAVmName(name));
+      if (!vms.some((known) => known.toLowerCase() === name.toLowerCase())) vms.push(name);
+    }
+  }
+  if (vms.length === 0) {
+    return fail(`Which VM? Type \`${verb} <vm>\`, e.g. \`${example} for 1h\`; \`vms\` lists them.`);
+  }
+  if (vms.length > MAX_VMS) {
+    return fail(`That is ${vms.length} VMs; one request covers at most ${MAX_VMS}. Split it up.`);
+  }
+
+  let ports: number[] | undefined;
+  let durationMs: number | undefined;
+  let source: string | undefined;
+  let reason: string | undefined;
+  const seen = new Set<string>();
+
+  while (index < tokens.length) {
+    const keywordToken = tokens[index];
+    if (keywordToken === undefined) break;
+    const keyword = keywordToken.text.toLowerCase();
+    if (!KEYWORDS.has(keyword)) {
+      return fail(
+        `I didn't understand "${clip(keywordToken.text)}". After the VM names I expect \`for <duration>\`, \`from <address>\` or \`because <reason>\`${verb === "access" ? ", and `port <n>`" : ""} — e.g. \`${example} for 2h because INC-4211\`. VM names come right after \`${verb}\`.`,
+      );
+    }
+    const clause = keyword === "ports" ? "port" : keyword;
+    if (seen.has(clause))
+      return fail(`You gave \`${clause}\` twice; say it once, e.g. \`${example} for 2h\`.`);
+    seen.add(clause);
+    index++;
+
+    if (clause === "because") {
+      // The reason is the rest of the line as typed, keywords included ("because for the deploy").
+      const raw = keywordToken.start + keywordToken.text.length;
+      const typed = text
+        .slice(raw)
+        .replace(/[\s\p{Cc}]+/gu, " ")
+        .trim();
+      if (typed === "")
+        return fail("`because` needs a reason, e.g. `because INC-4211` or `because deploy hotfix`.");
+      if (typed.length > MAX_REASON_LENGTH) {
+        return fail(
+          `That reason is ${typed.length} characters; keep it under ${MAX_REASON_LENGTH} (a ticket id and a line is plenty).`,
+        );
+      }
+      reason = typed;
+      index = tokens.length;
+      continue;
+    }
+
+    const values: string[] = [];
+    for (; index < tokens.length && !isKeyword(tokens[index]); index++)
+      values.push(tokens[index]?.text ?? "");
+
+    if (clause === "for") {
+      if (values.length === 0)
+        return fail("`for` needs a duration, e.g. `for 2h`, `for 30m` or `for 1h30m`.");
+      const [durationWords, stray] = splitDuration(values);
+      if (stray !== undefined) return fail(strayWord(stray, `for ${durationWords.join(" ")}`, verb, example));
+      const duration = parseUserDuration(durationWords.join(""));
+      if (!duration.ok) return fail(duration.message);
+      durationMs = duration.ms;
+    } else if (clause === "from") {
+      const [value, stray] = values;
+      if (value === undefined) {
+        return fail(
+          "`from` needs an address, e.g. `from 198.51.100.7` or `from 198.51.100.0/28`; leave it out and I'll send you a link that finds your address.",
+        );
+      }
+      if (stray !== undefined) return fail(strayWord(stray, `from ${value}`, verb, example));
+      const parsed = parseSourcePrefix(value);
+      if (!parsed.ok) return fail(parsed.message);
+      source = value;
+    } else {
+      if (verb !== "access") {
+        return fail(
+          `\`${verb}\` always asks for port ${VERB_PORT[verb]}; for other ports type \`access ${vms[0] ?? "<vm>"} port <n>\`.`,
+        );
+      }
+      const parsedPorts = parsePorts(values);
+      if (!parsedPorts.ok) return fail(parsedPorts.message);
+      ports = parsedPorts.ports;
+    }
+  }
+
+  if (verb !== "access") ports = [VERB_PORT[verb]];
+  if (ports === undefined) {
+    return fail(
+      `\`access\` needs the port(s), e.g. \`access ${vms[0] ?? "db-01"} port 5432\` or \`port 80,443\`; for SSH or RDP type \`ssh\` / \`rdp\`.`,
+    );
+  }
+  return ok({
+    kind: "request",
+    verb,
+    vms,
+    ports,
+    ...(durationMs === undefined ? {} : { durationMs }),
+    ...(source === undefined ? {} : { source: { text: source } }),
+    ...(reason === undefined ? {} : { reason }),
+  });
+}
+
+/** One request names at most this many VMs: one card must still be readable. */
+export const MAX_VMS = 10;
+
+/**
+ * The words of a `for` clause: "2h", "1h 30m", "2 hours", "PT2H". Anything after them is a
+ * stray word, reported as such rather than glued into a nonsense duration.
+ */
+function splitDuration(values: readonly string[]): [string[], string | undefined] {
+  const words: string[] = [];
+  for (const value of values) {
+    const previous = words[words.length - 1];
+    const continues =
+      words.length === 0 || /^\d+[a-z]*$/i.test(value) || (previous !== undefined && /^\d+$/.test(previous));
+    if (!continues) return [words, value];
+    words.push(value);
+  }
+  return [words, undefined];
+}
+
+function parsePorts(
+  values: readonly string[],
+): { readonly ok: true; readonly ports: number[] } | { readonly ok: false; readonly message: string } {
+  const items = values
+    .join(",")
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+  if (items.length === 0)
+    return { ok: false, message: "`port` needs a number, e.g. `port 5432` or `port 80,443`." };
+  const ports = new Set<number>();
+  for (const item of items) {
+    if (!/^\d{1,12}$/.test(item)) {
+      return {
+        ok: false,
+        message: `"${clip(item)}" is not a port number; type e.g. \`port 5432\` or \`port 80,443\` (ranges are not supported).`,
+      };
+    }
+    const port = Number(item);
+    if (port < 1 || port > 65535) return { ok: false, message: `port ${item} is not a TCP port (1–65535).` };
+    ports.add(port);
+  }
+  return { ok: true, ports: [...ports].sort((a, b) => a - b) };
+}
+
+function strayWord(word: string, after: string, verb: RequestVerb, example: string): string {
+  return `I didn't understand "${clip(word)}" after \`${after}\`. VM names come right after \`${verb}\`, then \`for\`, \`from\` and \`because\` in any order — e.g. \`${example} for 2h because INC-4211\`.`;
+}
+
+function notAVmName(name: string): string {
+  return `"${clip(name)}" is not a VM name I can look up (letters, digits, - _ . only, optionally as <resource-group>/<vm>).`;
+}
+
+function tokenize(text: string): Token[] {
+  return [...text.matchAll(/\S+/g)].map((match) => ({ text: match[0], start: match.index }));
 }
 
 /** Azure VM names (1–64 of letters, digits, '-', '_', '.'), optionally qualified as `<resource-group>/<vm>`. */
@@ -139,6 +397,14 @@ function editDistance(a: string, b: string): number {
 
 function ok(command: Command): ParseResult {
   return { ok: true, command };
+}
+
+function fail(message: string): ParseResult {
+  return { ok: false, message };
+}
+
+function clip(word: string): string {
+  return word.length > 60 ? `${word.slice(0, 60)}…` : word;
 }
 
 function tryHelp(): string {

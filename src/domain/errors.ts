@@ -11,6 +11,18 @@ export const ErrorCode = {
   AzureForbidden: "azure_forbidden",
   StoreConflict: "store_conflict",
   BadCommand: "bad_command",
+  /** checkRequest said no before anyone was asked (port, duration, source, reason, approvers). */
+  RequestRefused: "request_refused",
+  /** A request state machine move that the current state does not allow. */
+  IllegalTransition: "illegal_transition",
+  /** A decision on a request that is no longer pending; carries who decided first. */
+  AlreadyDecided: "already_decided",
+  /** The same approver clicked Approve twice on an N-of-M request. */
+  AlreadyVoted: "already_voted",
+  SelfApproval: "self_approval",
+  NotApprover: "not_an_approver",
+  NotRequester: "not_requester",
+  ReasonRequired: "reason_required",
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { closestVerb, parseCommand } from "../../src/domain/commands.ts";
+import { COMMAND_HELP, closestVerb, parseCommand, parseRequestId } from "../../src/domain/commands.ts";
 
 describe("parseCommand", () => {
   it.each([
@@ -32,14 +32,14 @@ describe("parseCommand", () => {
     );
   });
   it("a planned verb → says it is not served yet, not 'unknown'", () => {
-    const result = parseCommand("ssh web-01");
+    const result = parseCommand("extend R-17 30m");
     expect(!result.ok && result.message).toContain("does not serve it yet");
   });
   it("garbage VM name → refused with the allowed characters", () => {
     const result = parseCommand("policy web;rm");
     expect(!result.ok && result.message).toContain("not a VM name");
   });
-  it.each(["", "   ", "\u0000", "💥", "a".repeat(10_000), "policy " + "x/".repeat(500)])(
+  it.each(["", "   ", "\u0000", "💥", "a".repeat(10_000), `policy ${"x/".repeat(500)}`])(
     "never throws on %#",
     (text) => {
       const result = parseCommand(text);
@@ -56,5 +56,235 @@ describe("closestVerb", () => {
   });
   it("nothing close → undefined", () => {
     expect(closestVerb("kubernetes", ["vms", "help"])).toBeUndefined();
+  });
+});
+
+const H = 3_600_000;
+const M = 60_000;
+
+describe("access requests: good input", () => {
+  it.each([
+    ["ssh web-01", { verb: "ssh", vms: ["web-01"], ports: [22] }],
+    ["SSH Web-01", { verb: "ssh", vms: ["Web-01"], ports: [22] }],
+    ["rdp app-01 for 30m", { verb: "rdp", vms: ["app-01"], ports: [3389], durationMs: 30 * M }],
+    ["ssh web-01 web-02 for 1h", { verb: "ssh", vms: ["web-01", "web-02"], ports: [22], durationMs: H }],
+    ["ssh web-01, web-02", { verb: "ssh", vms: ["web-01", "web-02"], ports: [22] }],
+    ["ssh web-01,web-02,WEB-01", { verb: "ssh", vms: ["web-01", "web-02"], ports: [22] }],
+    ["ssh rg-web/web-01", { verb: "ssh", vms: ["rg-web/web-01"], ports: [22] }],
+    ["ssh web-01 for 1h30m", { verb: "ssh", vms: ["web-01"], ports: [22], durationMs: 90 * M }],
+    ["ssh web-01 for 1h 30m", { verb: "ssh", vms: ["web-01"], ports: [22], durationMs: 90 * M }],
+    ["ssh web-01 for PT2H", { verb: "ssh", vms: ["web-01"], ports: [22], durationMs: 2 * H }],
+    [
+      "ssh web-01 for 2h because INC-4211",
+      { verb: "ssh", vms: ["web-01"], ports: [22], durationMs: 2 * H, reason: "INC-4211" },
+    ],
+    [
+      "ssh web-01 because INC-4211 for 2h",
+      { verb: "ssh", vms: ["web-01"], ports: [22], reason: "INC-4211 for 2h" },
+    ],
+    [
+      "ssh web-01 from 198.51.100.7 for 2h",
+      { verb: "ssh", vms: ["web-01"], ports: [22], durationMs: 2 * H, source: { text: "198.51.100.7" } },
+    ],
+    [
+      "ssh web-01 for 2h from 198.51.100.0/28",
+      { verb: "ssh", vms: ["web-01"], ports: [22], durationMs: 2 * H, source: { text: "198.51.100.0/28" } },
+    ],
+    [
+      "ssh web-01 from 2001:db8::7",
+      { verb: "ssh", vms: ["web-01"], ports: [22], source: { text: "2001:db8::7" } },
+    ],
+    ["access db-01 port 5432", { verb: "access", vms: ["db-01"], ports: [5432] }],
+    ["access db-01 port 5432,6432", { verb: "access", vms: ["db-01"], ports: [5432, 6432] }],
+    ["access db-01 ports 6432, 5432, 5432", { verb: "access", vms: ["db-01"], ports: [5432, 6432] }],
+    [
+      "access db-01 for 30m port 5432 because migration   run\t3",
+      { verb: "access", vms: ["db-01"], ports: [5432], durationMs: 30 * M, reason: "migration run 3" },
+    ],
+    [
+      "ACCESS db-01 PORT 5432 FROM 198.51.100.7 FOR 1H BECAUSE x",
+      {
+        verb: "access",
+        vms: ["db-01"],
+        ports: [5432],
+        durationMs: H,
+        source: { text: "198.51.100.7" },
+        reason: "x",
+      },
+    ],
+  ])("%j → request", (text, fields) => {
+    expect(parseCommand(text)).toEqual({ ok: true, command: { kind: "request", ...fields } });
+  });
+});
+
+describe("access requests: bad input gets a specific sentence", () => {
+  it.each([
+    ["ssh web-01 for 2hrs", "I don't know the unit 'hrs' — try 2h"],
+    ["ssh web-01 for", "`for` needs a duration, e.g. `for 2h`"],
+    ["ssh web-01 for because x", "`for` needs a duration, e.g. `for 2h`"],
+    ["ssh web-01 for 1h for 2h", "You gave `for` twice"],
+    ["ssh web-01 from 198.51.100.7 from 198.51.100.8", "You gave `from` twice"],
+    ["access db-01 port 70000", "port 70000 is not a TCP port (1–65535)"],
+    ["access db-01 port 0", "port 0 is not a TCP port (1–65535)"],
+    ["access db-01 port 5432-5440", '"5432-5440" is not a port number'],
+    ["access db-01 port", "`port` needs a number"],
+    ["access db-01 port 22 ports 23", "You gave `port` twice"],
+    ["access db-01", "`access` needs the port(s)"],
+    ["ssh web-01 port 2222", "`ssh` always asks for port 22"],
+    ["rdp app-01 port 3390", "`rdp` always asks for port 3389"],
+    ["ssh", "Which VM? Type `ssh <vm>`"],
+    ["ssh for 2h", "Which VM? Type `ssh <vm>`"],
+    ["access port 5432", "Which VM? Type `access <vm>`"],
+    ["ssh web;01", '"web;01" is not a VM name'],
+    ["ssh -rf", '"-rf" is not a VM name'],
+    ["ssh web-01 from", "`from` needs an address"],
+    ["ssh web-01 from for 2h", "`from` needs an address"],
+    ["ssh web-01 from banana", '"banana" is not an IP address or CIDR prefix'],
+    ["ssh web-01 from *", "would open the port to the whole Internet"],
+    ["ssh web-01 from 0.0.0.0/0", "would open the port to the whole Internet"],
+    [
+      "ssh web-01 from 198.51.100.7 198.51.100.8",
+      'I didn\'t understand "198.51.100.8" after `from 198.51.100.7`',
+    ],
+    ["ssh web-01 because", "`because` needs a reason"],
+    ["ssh web-01 because    ", "`because` needs a reason"],
+    [`ssh web-01 because ${"x".repeat(501)}`, "keep it under 500"],
+    ["ssh web-01 for 2h please", 'I didn\'t understand "please" after `for 2h`'],
+    ["ssh web-01 for 0m", "longer than zero"],
+    [`ssh ${Array.from({ length: 11 }, (_, i) => `vm-${i}`).join(" ")}`, "at most 10"],
+  ])("%j → %j", (text, fragment) => {
+    const result = parseCommand(text);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.message).toContain(fragment);
+  });
+});
+
+describe("status, done, cancel", () => {
+  it.each([
+    ["status", { kind: "status" }],
+    ["done", { kind: "done" }],
+    ["done R-17", { kind: "done", requestId: "R-17" }],
+    ["done r-17", { kind: "done", requestId: "R-17" }],
+    ["done 17", { kind: "done", requestId: "R-17" }],
+    ["cancel R-17", { kind: "cancel", requestId: "R-17" }],
+  ])("%j → %j", (text, command) => {
+    expect(parseCommand(text)).toEqual({ ok: true, command });
+  });
+  it.each([
+    ["status now", "`status` takes no arguments"],
+    ["done R-17 R-18", "`done` takes one request id"],
+    ["done web-01", "`done` takes one request id"],
+    ["cancel", "Which request?"],
+    ["cancel it", "`cancel` takes one request id"],
+  ])("%j → %j", (text, fragment) => {
+    const result = parseCommand(text);
+    expect(!result.ok && result.message).toContain(fragment);
+  });
+  it("request ids: R-017 → R-17; garbage → undefined", () => {
+    expect(parseRequestId("R-017")).toBe("R-17");
+    expect(parseRequestId("R-")).toBeUndefined();
+    expect(parseRequestId("R-1e3")).toBeUndefined();
+  });
+});
+
+describe("help", () => {
+  it("lists every verb the parser serves, each example parsing", () => {
+    const verbs = COMMAND_HELP.map((entry) => entry.verb);
+    expect(verbs).toEqual(
+      expect.arrayContaining(["ssh", "rdp", "access", "status", "done", "cancel", "vms", "policy"]),
+    );
+    for (const entry of COMMAND_HELP) expect(parseCommand(entry.example).ok, entry.example).toBe(true);
+  });
+});
+
+describe("the parser never throws", () => {
+  // A seeded generator: the same strings every run, so a failure is reproducible.
+  function random(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+      state = (state * 1_664_525 + 1_013_904_223) >>> 0;
+      return state / 2 ** 32;
+    };
+  }
+  const pieces = [
+    "ssh",
+    "rdp",
+    "access",
+    "status",
+    "done",
+    "cancel",
+    "policy",
+    "help",
+    "vms",
+    "for",
+    "from",
+    "because",
+    "port",
+    "ports",
+    "web-01",
+    "rg/web-02",
+    "2h",
+    "1h30m",
+    "PT2H",
+    "P",
+    "PT",
+    "0m",
+    "99999999999999h",
+    "hrs",
+    "198.51.100.7",
+    "::ffff:1.2.3.4",
+    "10.0.0.0/8",
+    "0.0.0.0/0",
+    "*",
+    "::",
+    "fe80::1%eth0",
+    "5432,",
+    ",",
+    ",,",
+    "65536",
+    "-1",
+    "R-17",
+    "R-",
+    "💥",
+    "\u0000",
+    "\u202e",
+    "\t",
+    "\n",
+    " ",
+    "/",
+    "\\",
+    "`",
+    "<at>bot</at>",
+    "é",
+    "%",
+    "$",
+    "(",
+    ")",
+    "'",
+    '"',
+  ];
+  const next = random(20261122);
+  const inputs = Array.from({ length: 3000 }, () => {
+    const length = Math.floor(next() * 12);
+    let text = "";
+    for (let i = 0; i < length; i++) {
+      const roll = next();
+      if (roll < 0.7) text += `${pieces[Math.floor(next() * pieces.length)] ?? ""} `;
+      else text += String.fromCharCode(Math.floor(next() * 0x3000));
+    }
+    return text;
+  });
+  it("on 3000 random strings: always a result with a command or a non-empty message", () => {
+    for (const text of inputs) {
+      let result: ReturnType<typeof parseCommand> | undefined;
+      expect(() => {
+        result = parseCommand(text);
+      }, JSON.stringify(text)).not.toThrow();
+      if (result?.ok === false) expect(result.message.length, JSON.stringify(text)).toBeGreaterThan(0);
+      if (result?.ok && result.command.kind === "request") {
+        expect(result.command.vms.length).toBeGreaterThan(0);
+        expect(result.command.ports.every((port) => port >= 1 && port <= 65535)).toBe(true);
+      }
+    }
   });
 });

@@ -1,0 +1,618 @@
+/**
+ * The access request as a closed set of states and pure transitions (DESIGN.md, "The request,
+ * as a state machine"). Every transition returns the next request and exactly one audit event,
+ * or a coded refusal; nothing here reads a clock, a store or Azure.
+ *
+ *   awaiting_source ─provideSource→ pending ─approve×N→ approved ─markActive→ active ─expire→ expired
+ *                                      │                   │                    └─revoke→ revoked
+ *                                      ├─deny→ denied       └─fail→ failed
+ *   (awaiting_source | pending) ─cancel→ cancelled, ─timeout→ timed_out, ─fail→ failed
+ *   scheduled: reserved for future windows (→ active, → cancelled, → failed).
+ *
+ * The request is JSON-safe (instants as ISO 8601 strings) because the store keeps it as JSON.
+ */
+import { ErrorCode } from "./errors.ts";
+import type { OsType } from "./vm.ts";
+
+export type RequestState =
+  | "awaiting_source"
+  | "pending"
+  | "scheduled"
+  | "approved"
+  | "active"
+  | "expired"
+  | "revoked"
+  | "denied"
+  | "cancelled"
+  | "timed_out"
+  | "failed";
+
+/** States in which a request still holds (or may soon hold) its VM+port; one per user at a time. */
+export const OPEN_STATES: readonly RequestState[] = [
+  "awaiting_source",
+  "pending",
+  "scheduled",
+  "approved",
+  "active",
+];
+export const FINAL_STATES: readonly RequestState[] = [
+  "expired",
+  "revoked",
+  "denied",
+  "cancelled",
+  "timed_out",
+  "failed",
+];
+
+/** The actor id the bot writes for transitions nobody clicked (timers, Azure's answer). */
+export const SYSTEM_ACTOR = "portcullis";
+
+export interface Requester {
+  /** Entra object id (`from.aadObjectId`). */
+  readonly id: string;
+  readonly upn?: string;
+  readonly name: string;
+}
+
+/** Whoever acts: an approver clicking, the requester typing `done`. */
+export interface Actor {
+  readonly id: string;
+  readonly upn?: string;
+  readonly name?: string;
+}
+
+export interface Target {
+  readonly vmId: string;
+  readonly vmName: string;
+  /** The JIT policy's resource group and location (Defender keeps it in the VM's own resource group). */
+  readonly resourceGroup: string;
+  readonly location: string;
+  readonly policyName: string;
+  readonly ports: readonly number[];
+  readonly osType: OsType | "Unknown";
+  /** What users connect to: the firewall's public IP for a firewall-fronted VM, else the VM's address. */
+  readonly connectAddress?: string;
+  /** Firewall-fronted VMs: the firewall port that forwards to each VM port. */
+  readonly mappedPorts?: readonly { readonly port: number; readonly mappedPort: number }[];
+}
+
+export interface RequestSource {
+  /** Canonical form (address.ts): bare address for one host, CIDR otherwise; sent to Azure as is. */
+  readonly prefix: string;
+  /** "typed": `from …` in the command; "link": recorded by the one-time IP link. */
+  readonly origin: "typed" | "link";
+}
+
+export interface Decision {
+  readonly byId: string;
+  readonly byUpn?: string;
+  readonly byName?: string;
+  readonly kind: "approve" | "deny";
+  /** ISO 8601. */
+  readonly at: string;
+  readonly reason?: string;
+}
+
+export interface Grant {
+  readonly initiatedAt: string;
+  readonly endTimeUtc: string;
+  readonly justification: string;
+}
+
+export interface AccessRequest {
+  readonly id: string;
+  readonly state: RequestState;
+  readonly requester: Requester;
+  readonly targets: readonly Target[];
+  readonly source?: RequestSource;
+  readonly durationMs: number;
+  readonly reason?: string;
+  readonly createdAt: string;
+  readonly approval: {
+    /** Lower-cased UPNs / object ids, the requester already removed (rules.ts). */
+    readonly approvers: readonly string[];
+    readonly required: number;
+    readonly note?: string;
+  };
+  readonly decisions: readonly Decision[];
+  readonly grant?: Grant;
+  readonly failure?: { readonly code: string; readonly message: string };
+  /** When the request reached a final state, and who moved it there. */
+  readonly endedAt?: string;
+  readonly endedBy?: string;
+}
+
+export type RequestEventType =
+  | "request.created"
+  | "request.source_provided"
+  | "request.approval_recorded"
+  | "request.approved"
+  | "request.denied"
+  | "request.activated"
+  | "request.failed"
+  | "request.cancelled"
+  | "request.timed_out"
+  | "request.expired"
+  | "request.revoked";
+
+/** Shaped like the store's AuditEvent so the app can append it as is. */
+export interface RequestEvent {
+  readonly type: RequestEventType;
+  readonly at: Date;
+  readonly actorId: string;
+  readonly requestId: string;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+export type TransitionErrorCode =
+  | typeof ErrorCode.IllegalTransition
+  | typeof ErrorCode.AlreadyDecided
+  | typeof ErrorCode.AlreadyVoted
+  | typeof ErrorCode.SelfApproval
+  | typeof ErrorCode.NotApprover
+  | typeof ErrorCode.NotRequester
+  | typeof ErrorCode.ReasonRequired;
+
+export interface TransitionError {
+  readonly code: TransitionErrorCode;
+  /** A sentence for the person who tried. */
+  readonly message: string;
+  readonly state: RequestState;
+  /** For already_decided: the decisions that settled it, first first. */
+  readonly decisions?: readonly Decision[];
+}
+
+export type Transition =
+  | { readonly ok: true; readonly request: AccessRequest; readonly event: RequestEvent }
+  | { readonly ok: false; readonly error: TransitionError };
+
+// ------------------------------------------------------------------ creation
+
+export interface NewRequest {
+  readonly id: string;
+  readonly requester: Requester;
+  readonly targets: readonly Target[];
+  readonly source?: RequestSource;
+  readonly durationMs: number;
+  readonly reason?: string;
+  readonly approval: AccessRequest["approval"];
+}
+
+/** A checked request (see request-check.ts) enters as `pending`, or `awaiting_source` without an address. */
+export function createRequest(input: NewRequest, at: Date): { request: AccessRequest; event: RequestEvent } {
+  const request: AccessRequest = {
+    ...input,
+    state: input.source === undefined ? "awaiting_source" : "pending",
+    createdAt: at.toISOString(),
+    decisions: [],
+  };
+  return {
+    request,
+    event: event("request.created", request, input.requester.id, at, {
+      targets: request.targets.map((target) => ({ vmId: target.vmId, ports: target.ports })),
+      source: request.source ?? null,
+      durationMs: request.durationMs,
+      reason: request.reason ?? null,
+      approvers: request.approval.approvers,
+      required: request.approval.required,
+    }),
+  };
+}
+
+// ------------------------------------------------------------------ transitions
+
+/** The one-time link (or a later `from`) supplied the address; checks against the rules are the caller's. */
+export function provideSource(
+  request: AccessRequest,
+  source: RequestSource,
+  actor: Actor,
+  at: Date,
+): Transition {
+  if (request.state !== "awaiting_source") {
+    return illegal(request, `${request.id} is ${describeState(request)}; its address can no longer change.`);
+  }
+  if (!isRequester(request, actor)) {
+    return refuse(
+      request,
+      ErrorCode.NotRequester,
+      `Only ${request.requester.name} can give the address for ${request.id}.`,
+    );
+  }
+  const next: AccessRequest = { ...request, state: "pending", source };
+  return moved(next, event("request.source_provided", next, actor.id, at, { source }));
+}
+
+export interface DecisionOptions {
+  /**
+   * The approvers as re-read at click time (tag and rules may have changed since the card was
+   * sent). When given, this list decides who may click, not the one stored with the request.
+   */
+  readonly currentApprovers?: readonly string[];
+}
+
+/** One approval. N approvals → approved; a non-pending request answers who decided first. */
+export function approve(
+  request: AccessRequest,
+  actor: Actor,
+  at: Date,
+  options: DecisionOptions = {},
+): Transition {
+  const refused = refuseDecision(request, actor, options);
+  if (refused) return refused;
+  const earlier = request.decisions.find((decision) => sameActor(decision, actor));
+  if (earlier) {
+    const missing = request.approval.required - approvals(request).length;
+    return refuse(
+      request,
+      ErrorCode.AlreadyVoted,
+      `You already approved ${request.id} at ${clockTime(earlier.at)}; it is waiting for ${missing} more approval${missing === 1 ? "" : "s"}.`,
+    );
+  }
+  const decision: Decision = { ...decidedBy(actor), kind: "approve", at: at.toISOString() };
+  const withDecision: AccessRequest = { ...request, decisions: [...request.decisions, decision] };
+  const count = approvals(withDecision).length;
+  if (count < request.approval.required) {
+    return moved(
+      withDecision,
+      event("request.approval_recorded", withDecision, actor.id, at, {
+        approvals: count,
+        required: request.approval.required,
+      }),
+    );
+  }
+  const next: AccessRequest = { ...withDecision, state: "approved" };
+  return moved(
+    next,
+    event("request.approved", next, actor.id, at, {
+      approvers: approvals(next).map((d) => d.byUpn ?? d.byId),
+      required: request.approval.required,
+    }),
+  );
+}
+
+/** One denial ends the request; the requester is owed a reason. */
+export function deny(
+  request: AccessRequest,
+  actor: Actor,
+  at: Date,
+  reason: string,
+  options: DecisionOptions = {},
+): Transition {
+  const refused = refuseDecision(request, actor, options);
+  if (refused) return refused;
+  const trimmed = reason.trim();
+  if (trimmed === "") {
+    return refuse(
+      request,
+      ErrorCode.ReasonRequired,
+      `Denying ${request.id} needs a reason, so ${request.requester.name} knows why.`,
+    );
+  }
+  const earlier = request.decisions.find((decision) => sameActor(decision, actor));
+  if (earlier) {
+    return refuse(
+      request,
+      ErrorCode.AlreadyVoted,
+      `You already approved ${request.id} at ${clockTime(earlier.at)}; your first decision stands.`,
+    );
+  }
+  const decision: Decision = { ...decidedBy(actor), kind: "deny", at: at.toISOString(), reason: trimmed };
+  const next: AccessRequest = {
+    ...request,
+    state: "denied",
+    decisions: [...request.decisions, decision],
+    endedAt: at.toISOString(),
+    endedBy: actor.id,
+  };
+  return moved(next, event("request.denied", next, actor.id, at, { reason: trimmed }));
+}
+
+/** Azure accepted the initiate. */
+export function markActive(request: AccessRequest, grant: Grant, at: Date): Transition {
+  if (request.state !== "approved" && request.state !== "scheduled") {
+    return illegal(request, `${request.id} is ${describeState(request)}, so it cannot become active.`);
+  }
+  const next: AccessRequest = { ...request, state: "active", grant };
+  return moved(
+    next,
+    event("request.activated", next, SYSTEM_ACTOR, at, {
+      endTimeUtc: grant.endTimeUtc,
+      source: next.source?.prefix ?? null,
+      targets: next.targets.map((target) => ({ vmId: target.vmId, ports: target.ports })),
+      justification: grant.justification,
+    }),
+  );
+}
+
+/** Azure (or a re-check at execute time) refused; `message` is the sentence users read. */
+export function fail(request: AccessRequest, code: string, message: string, at: Date): Transition {
+  if (!["awaiting_source", "pending", "scheduled", "approved"].includes(request.state)) {
+    return illegal(request, `${request.id} is ${describeState(request)}, so it cannot fail now.`);
+  }
+  const next: AccessRequest = {
+    ...request,
+    state: "failed",
+    failure: { code, message },
+    endedAt: at.toISOString(),
+    endedBy: SYSTEM_ACTOR,
+  };
+  return moved(next, event("request.failed", next, SYSTEM_ACTOR, at, { code, message }));
+}
+
+/** The requester withdraws a request nobody has settled yet. */
+export function cancel(request: AccessRequest, actor: Actor, at: Date): Transition {
+  if (!isRequester(request, actor)) {
+    return refuse(
+      request,
+      ErrorCode.NotRequester,
+      `Only ${request.requester.name}, who asked for ${request.id}, can cancel it.`,
+    );
+  }
+  if (request.state === "approved" || request.state === "active") {
+    return illegal(
+      request,
+      `${request.id} is already ${request.state}; type \`done ${request.id}\` to close it.`,
+    );
+  }
+  if (!["awaiting_source", "pending", "scheduled"].includes(request.state)) {
+    return illegal(request, `${request.id} is already ${describeState(request)}.`);
+  }
+  const next: AccessRequest = {
+    ...request,
+    state: "cancelled",
+    endedAt: at.toISOString(),
+    endedBy: actor.id,
+  };
+  return moved(next, event("request.cancelled", next, actor.id, at, { from: request.state }));
+}
+
+/** Nobody decided (or the address never came) within the approval timeout. */
+export function timeout(request: AccessRequest, at: Date): Transition {
+  if (request.state !== "pending" && request.state !== "awaiting_source") {
+    return illegal(
+      request,
+      `${request.id} is ${describeState(request)}; only an undecided request can time out.`,
+    );
+  }
+  const next: AccessRequest = {
+    ...request,
+    state: "timed_out",
+    endedAt: at.toISOString(),
+    endedBy: SYSTEM_ACTOR,
+  };
+  return moved(
+    next,
+    event("request.timed_out", next, SYSTEM_ACTOR, at, {
+      from: request.state,
+      approvals: approvals(request).length,
+    }),
+  );
+}
+
+/** The end time passed. */
+export function expire(request: AccessRequest, at: Date): Transition {
+  if (request.state !== "active") {
+    return illegal(request, `${request.id} is ${describeState(request)}; only active access expires.`);
+  }
+  const next: AccessRequest = {
+    ...request,
+    state: "expired",
+    endedAt: at.toISOString(),
+    endedBy: SYSTEM_ACTOR,
+  };
+  return moved(
+    next,
+    event("request.expired", next, SYSTEM_ACTOR, at, { endTimeUtc: request.grant?.endTimeUtc ?? null }),
+  );
+}
+
+/**
+ * Closed early: the requester's `done`, or an approver. `privileged` lets the app pass a
+ * security admin's right, which this module cannot know.
+ */
+export function revoke(
+  request: AccessRequest,
+  actor: Actor,
+  at: Date,
+  options: { readonly reason?: string; readonly privileged?: boolean } = {},
+): Transition {
+  if (request.state !== "active") {
+    return illegal(request, `${request.id} is ${describeState(request)}; only active access can be closed.`);
+  }
+  if (!isRequester(request, actor) && !isListed(request.approval.approvers, actor) && !options.privileged) {
+    return refuse(
+      request,
+      ErrorCode.NotRequester,
+      `Only ${request.requester.name} or an approver of ${request.id} can close it.`,
+    );
+  }
+  const next: AccessRequest = { ...request, state: "revoked", endedAt: at.toISOString(), endedBy: actor.id };
+  return moved(
+    next,
+    event("request.revoked", next, actor.id, at, {
+      by: isRequester(request, actor) ? "requester" : "approver",
+      reason: options.reason ?? null,
+    }),
+  );
+}
+
+// ------------------------------------------------------------------ reading a request
+
+export function isOpen(request: AccessRequest): boolean {
+  return OPEN_STATES.includes(request.state);
+}
+
+export function approvals(request: AccessRequest): readonly Decision[] {
+  return request.decisions.filter((decision) => decision.kind === "approve");
+}
+
+/** End time as initiated, or (before that) what it would be if approved at `at`. */
+export function endTimeFor(request: AccessRequest, at: Date): Date {
+  return request.grant ? new Date(request.grant.endTimeUtc) : new Date(at.getTime() + request.durationMs);
+}
+
+/**
+ * "already approved by bob@contoso.com at 14:05 UTC" — the sentence every late click gets.
+ * Times are UTC because the clicker's zone is not known here; the card shows local time.
+ */
+export function describeOutcome(request: AccessRequest): string {
+  const approved = approvals(request);
+  const denial = request.decisions.find((decision) => decision.kind === "deny");
+  switch (request.state) {
+    case "denied":
+      return denial
+        ? `${request.id} was already denied by ${who(denial)} at ${clockTime(denial.at)}${denial.reason ? `: ${denial.reason}` : ""}.`
+        : `${request.id} was already denied.`;
+    case "cancelled":
+      return `${request.id} was cancelled by ${request.requester.name}${request.endedAt ? ` at ${clockTime(request.endedAt)}` : ""}.`;
+    case "timed_out":
+      return `${request.id} timed out${request.endedAt ? ` at ${clockTime(request.endedAt)}` : ""} without a decision.`;
+    default:
+      break;
+  }
+  const byWhom =
+    approved.length === 0
+      ? ""
+      : ` by ${approved.map((d) => `${who(d)} at ${clockTime(d.at)}`).join(" and ")}`;
+  switch (request.state) {
+    case "approved":
+    case "active":
+    case "scheduled":
+      return `${request.id} was already approved${byWhom}.`;
+    case "expired":
+    case "revoked":
+      return `${request.id} was approved${byWhom} and has since ${request.state === "expired" ? "expired" : "been closed"}.`;
+    case "failed":
+      return `${request.id} ${approved.length > 0 ? `was approved${byWhom} but ` : ""}failed: ${request.failure?.message ?? "Azure refused it"}.`;
+    default:
+      return `${request.id} is ${describeState(request)}.`;
+  }
+}
+
+function describeState(request: AccessRequest): string {
+  switch (request.state) {
+    case "awaiting_source":
+      return "waiting for the requester's address";
+    case "pending":
+      return "waiting for approval";
+    case "timed_out":
+      return "timed out";
+    default:
+      return request.state;
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function refuseDecision(
+  request: AccessRequest,
+  actor: Actor,
+  options: DecisionOptions,
+): Transition | undefined {
+  if (request.state === "awaiting_source") {
+    return illegal(
+      request,
+      `${request.id} is still waiting for ${request.requester.name}'s address; there is nothing to decide yet.`,
+    );
+  }
+  if (request.state !== "pending") {
+    const settling = request.decisions.filter((decision) => decision.kind === "deny").slice(0, 1);
+    return {
+      ok: false,
+      error: {
+        code: ErrorCode.AlreadyDecided,
+        message: describeOutcome(request),
+        state: request.state,
+        decisions: settling.length > 0 ? settling : approvals(request),
+      },
+    };
+  }
+  if (isRequester(request, actor)) {
+    return refuse(
+      request,
+      ErrorCode.SelfApproval,
+      `You asked for ${request.id}, so you cannot decide it; ${listApprovers(request.approval.approvers)} can.`,
+    );
+  }
+  const allowed = options.currentApprovers ?? request.approval.approvers;
+  if (!isListed(allowed, actor)) {
+    return refuse(
+      request,
+      ErrorCode.NotApprover,
+      `You are not an approver of ${request.id}; ${listApprovers(allowed)} can decide it.`,
+    );
+  }
+  return undefined;
+}
+
+function isRequester(request: AccessRequest, actor: Actor): boolean {
+  const requester = request.requester;
+  return (
+    sameId(requester.id, actor.id) ||
+    (requester.upn !== undefined && actor.upn !== undefined && sameId(requester.upn, actor.upn))
+  );
+}
+
+function isListed(approvers: readonly string[], actor: Actor): boolean {
+  return approvers.some(
+    (approver) => sameId(approver, actor.id) || (actor.upn !== undefined && sameId(approver, actor.upn)),
+  );
+}
+
+function sameActor(decision: Decision, actor: Actor): boolean {
+  return (
+    sameId(decision.byId, actor.id) ||
+    (decision.byUpn !== undefined && actor.upn !== undefined && sameId(decision.byUpn, actor.upn))
+  );
+}
+
+function sameId(a: string, b: string): boolean {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+function decidedBy(actor: Actor): Pick<Decision, "byId" | "byUpn" | "byName"> {
+  return {
+    byId: actor.id,
+    ...(actor.upn === undefined ? {} : { byUpn: actor.upn.toLowerCase() }),
+    ...(actor.name === undefined ? {} : { byName: actor.name }),
+  };
+}
+
+function who(decision: Decision): string {
+  return decision.byUpn ?? decision.byName ?? decision.byId;
+}
+
+function listApprovers(approvers: readonly string[]): string {
+  if (approvers.length === 0) return "nobody listed";
+  return approvers.length === 1
+    ? (approvers[0] ?? "")
+    : `${approvers.slice(0, -1).join(", ")} or ${approvers.at(-1)}`;
+}
+
+/** "14:05 UTC" from an ISO instant. */
+function clockTime(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(11, 16)} UTC`;
+}
+
+function event(
+  type: RequestEventType,
+  request: AccessRequest,
+  actorId: string,
+  at: Date,
+  payload: Readonly<Record<string, unknown>>,
+): RequestEvent {
+  return { type, at, actorId, requestId: request.id, payload: { state: request.state, ...payload } };
+}
+
+function moved(request: AccessRequest, ev: RequestEvent): Transition {
+  return { ok: true, request, event: ev };
+}
+
+function illegal(request: AccessRequest, message: string): Transition {
+  return refuse(request, ErrorCode.IllegalTransition, message);
+}
+
+function refuse(request: AccessRequest, code: TransitionErrorCode, message: string): Transition {
+  return { ok: false, error: { code, message, state: request.state } };
+}

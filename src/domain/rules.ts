@@ -1,0 +1,295 @@
+/**
+ * Approval rules: who may approve access to a VM, how many must, and the limits that apply.
+ * The file (env/rules.json) is validated with zod once at start-up; resolving is pure.
+ *
+ * Resolution for one VM: the built-in defaults, then the file's `defaults`, then every matching
+ * scope from least to most specific (subscription, resource group, both); a later setting wins.
+ * Approvers are additive: the VM's `jit-approvers` tag plus the `approvers` of the defaults and
+ * of every matching scope (a security lead listed in `defaults` may approve anywhere).
+ */
+import { z } from "zod";
+import { parseUserDuration } from "./duration.ts";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** The VM tag that names its owners; Azure tag names are case-insensitive. */
+export const APPROVERS_TAG = "jit-approvers";
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UPN = /^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$/;
+
+/** A UPN ("alice@contoso.com") or an Entra object id (a GUID); compared lower-cased. */
+export function isPrincipal(text: string): boolean {
+  return UPN.test(text) || GUID.test(text);
+}
+
+const principal = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine(isPrincipal, { message: "must be a UPN (alice@contoso.com) or an Entra object id (GUID)" });
+
+const durationText = (max: number) =>
+  z.string().transform((text, ctx) => {
+    const parsed = parseUserDuration(text);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: "custom", message: parsed.message });
+      return z.NEVER;
+    }
+    if (parsed.ms > max) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}" is longer than the ${max / HOUR} h this setting allows`,
+      });
+      return z.NEVER;
+    }
+    return parsed.ms;
+  });
+
+const settingsShape = {
+  description: z.string().optional(),
+  /** Added to the VM's jit-approvers tag. */
+  approvers: z.array(principal).optional(),
+  /** N of the approvers must approve (N-of-M). */
+  requiredApprovals: z.number().int().min(1).max(10).optional(),
+  requireReason: z.boolean().optional(),
+  /** Cap on any request, on top of the JIT rule's maxRequestAccessDuration; at most 24 h (Azure's own limit). */
+  maxDuration: durationText(DAY).optional(),
+  /** How long a request waits for a decision before it ends `timed_out`. */
+  approvalTimeout: durationText(7 * DAY).optional(),
+  /** On-call roster for break-glass (used by the break-glass use case). */
+  breakGlass: z
+    .object({
+      users: z.array(principal).default([]),
+      groups: z.array(z.string().trim().min(1)).default([]),
+    })
+    .strict()
+    .optional(),
+};
+
+const ScopeSchema = z
+  .object({
+    subscription: z.string().trim().toLowerCase().optional(),
+    resourceGroup: z.string().trim().toLowerCase().optional(),
+    ...settingsShape,
+  })
+  .strict()
+  .refine((scope) => scope.subscription !== undefined || scope.resourceGroup !== undefined, {
+    message: "a scope needs `subscription`, `resourceGroup` or both (use `defaults` for everything)",
+  });
+
+export const RulesFileSchema = z
+  .object({
+    $schema: z.string().optional(),
+    description: z.string().optional(),
+    defaults: z.object(settingsShape).strict().default({}),
+    scopes: z.array(ScopeSchema).default([]),
+  })
+  .strict();
+
+export type ApprovalRules = z.output<typeof RulesFileSchema>;
+type Settings = ApprovalRules["defaults"];
+
+/** What applies when no rules file exists: one approval from the VM's tag, no reason needed. */
+export const BUILT_IN_DEFAULTS = {
+  requiredApprovals: 1,
+  requireReason: false,
+  maxDurationMs: DAY,
+  approvalTimeoutMs: HOUR,
+} as const;
+
+export const EMPTY_RULES: ApprovalRules = { defaults: {}, scopes: [] };
+
+/** Validates the parsed JSON of a rules file; the message names each bad field by its path. */
+export function parseApprovalRules(
+  json: unknown,
+  source = "rules file",
+): { readonly ok: true; readonly rules: ApprovalRules } | { readonly ok: false; readonly message: string } {
+  const parsed = RulesFileSchema.safeParse(json);
+  if (parsed.success) return { ok: true, rules: parsed.data };
+  const problems = parsed.error.issues.map(
+    (issue) => `${issue.path.length === 0 ? "(top level)" : issue.path.join(".")}: ${issue.message}`,
+  );
+  return { ok: false, message: `${source} is not valid — ${problems.join("; ")}` };
+}
+
+// ------------------------------------------------------------------ resolution
+
+export interface ApprovalSubject {
+  readonly vmName: string;
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface RequesterIdentity {
+  /** Entra object id. */
+  readonly id: string;
+  readonly upn?: string;
+}
+
+export interface ApprovalPolicy {
+  /** Who may approve, lower-cased, the requester removed. */
+  readonly approvers: readonly string[];
+  /** N, already capped to the approvers left once the requester is removed. */
+  readonly requiredApprovals: number;
+  /** N as the rules set it, before the cap. */
+  readonly configuredApprovals: number;
+  readonly requireReason: boolean;
+  readonly maxDurationMs: number;
+  readonly approvalTimeoutMs: number;
+  /** Said to the requester and on the card when N had to be lowered. */
+  readonly note?: string;
+  /** Tag entries that are neither a UPN nor an object id; the app logs them. */
+  readonly ignoredEntries: readonly string[];
+}
+
+export type ApprovalPolicyResult =
+  | { readonly ok: true; readonly policy: ApprovalPolicy }
+  | { readonly ok: false; readonly message: string };
+
+/** The jit-approvers tag: UPNs or object ids separated by ";" or ",". */
+export function approversFromTags(tags: Readonly<Record<string, string>>): {
+  readonly approvers: readonly string[];
+  readonly ignored: readonly string[];
+} {
+  const value = Object.entries(tags).find(([key]) => key.toLowerCase() === APPROVERS_TAG)?.[1] ?? "";
+  const entries = value
+    .split(/[;,]/)
+    .map((entry) => entry.trim().toLowerCase())
+    .filter((entry) => entry !== "");
+  return {
+    approvers: dedupe(entries.filter(isPrincipal)),
+    ignored: entries.filter((entry) => !isPrincipal(entry)),
+  };
+}
+
+/** The scopes matching a VM, least specific first; file order breaks ties. */
+function matchingSettings(subject: ApprovalSubject, rules: ApprovalRules): readonly Settings[] {
+  const subscription = subject.subscriptionId.toLowerCase();
+  const resourceGroup = subject.resourceGroup.toLowerCase();
+  const matching = rules.scopes
+    .map((scope, order) => ({ scope, order }))
+    .filter(
+      ({ scope }) =>
+        (scope.subscription === undefined || scope.subscription === subscription) &&
+        (scope.resourceGroup === undefined || scope.resourceGroup === resourceGroup),
+    )
+    .sort((a, b) => specificity(a.scope) - specificity(b.scope) || a.order - b.order)
+    .map(({ scope }) => scope);
+  return [rules.defaults, ...matching];
+}
+
+function specificity(scope: {
+  readonly subscription?: string | undefined;
+  readonly resourceGroup?: string | undefined;
+}): number {
+  return (scope.subscription === undefined ? 0 : 1) + (scope.resourceGroup === undefined ? 0 : 2);
+}
+
+function settingFor<K extends keyof Settings>(layers: readonly Settings[], key: K): Settings[K] | undefined {
+  let value: Settings[K] | undefined;
+  for (const layer of layers) if (layer[key] !== undefined) value = layer[key];
+  return value;
+}
+
+interface VmApproval {
+  readonly vmName: string;
+  readonly approvers: readonly string[];
+  readonly required: number;
+  readonly requireReason: boolean;
+  readonly maxDurationMs: number;
+  readonly approvalTimeoutMs: number;
+  readonly ignored: readonly string[];
+}
+
+function resolveOne(subject: ApprovalSubject, rules: ApprovalRules): VmApproval {
+  const layers = matchingSettings(subject, rules);
+  const fromTag = approversFromTags(subject.tags);
+  return {
+    vmName: subject.vmName,
+    approvers: dedupe([...fromTag.approvers, ...layers.flatMap((layer) => layer.approvers ?? [])]),
+    required: settingFor(layers, "requiredApprovals") ?? BUILT_IN_DEFAULTS.requiredApprovals,
+    requireReason: settingFor(layers, "requireReason") ?? BUILT_IN_DEFAULTS.requireReason,
+    maxDurationMs: settingFor(layers, "maxDuration") ?? BUILT_IN_DEFAULTS.maxDurationMs,
+    approvalTimeoutMs: settingFor(layers, "approvalTimeout") ?? BUILT_IN_DEFAULTS.approvalTimeoutMs,
+    ignored: fromTag.ignored,
+  };
+}
+
+/**
+ * Who must approve a request for these VMs. With several VMs, one approval must count for all
+ * of them, so the approvers are those listed for *every* VM and N is the largest N; when no one
+ * is, the answer says to ask separately. The requester never approves their own request: they
+ * are removed, and N is lowered to the approvers left (said in `note`); nobody left → refused.
+ */
+export function resolveApprovalPolicy(
+  subjects: readonly ApprovalSubject[],
+  requester: RequesterIdentity,
+  rules: ApprovalRules,
+): ApprovalPolicyResult {
+  const perVm = subjects.map((subject) => resolveOne(subject, rules));
+  const [first, ...others] = perVm;
+  if (first === undefined) return { ok: false, message: "There is no VM to approve access to." };
+
+  const shared = first.approvers.filter((approver) => others.every((vm) => vm.approvers.includes(approver)));
+  const names = perVm.map((vm) => vm.vmName).join(", ");
+  if (perVm.some((vm) => vm.approvers.length === 0)) {
+    const bare = perVm.filter((vm) => vm.approvers.length === 0).map((vm) => vm.vmName);
+    return {
+      ok: false,
+      message: `Nobody is listed to approve access to ${bare.join(", ")}. An owner can add a \`${APPROVERS_TAG}\` tag to the VM (UPNs separated by ;), or an admin can add approvers in the rules file.`,
+    };
+  }
+  if (shared.length === 0) {
+    return {
+      ok: false,
+      message: `No one approves all of ${names} (${perVm.map((vm) => `${vm.vmName}: ${vm.approvers.join(", ")}`).join("; ")}); ask for them in separate requests.`,
+    };
+  }
+
+  const isRequester = (approver: string): boolean =>
+    approver === requester.id.toLowerCase() ||
+    (requester.upn !== undefined && approver === requester.upn.toLowerCase());
+  const approvers = shared.filter((approver) => !isRequester(approver));
+  const configured = Math.max(...perVm.map((vm) => vm.required));
+  const common = {
+    configuredApprovals: configured,
+    requireReason: perVm.some((vm) => vm.requireReason),
+    maxDurationMs: Math.min(...perVm.map((vm) => vm.maxDurationMs)),
+    approvalTimeoutMs: Math.min(...perVm.map((vm) => vm.approvalTimeoutMs)),
+    ignoredEntries: dedupe(perVm.flatMap((vm) => vm.ignored)),
+  };
+
+  if (approvers.length === 0) {
+    return {
+      ok: false,
+      message: `You are the only approver of ${names}, and nobody approves their own request. Ask an owner to add a second approver to the \`${APPROVERS_TAG}\` tag.`,
+    };
+  }
+  if (approvers.length < configured) {
+    const excluded = approvers.length < shared.length;
+    const note = excluded
+      ? `${names} needs ${configured} approvals, but you are one of its ${shared.length} approvers and cannot approve your own request, so ${approvers.length === 1 ? "the approval" : `${approvers.length} approvals`} of ${approvers.join(", ")} ${approvers.length === 1 ? "is" : "are"} needed.`
+      : `${names} needs ${configured} approvals but only ${approvers.length} ${approvers.length === 1 ? "approver is" : "approvers are"} listed (${approvers.join(", ")}), so all of them must approve.`;
+    return { ok: true, policy: { approvers, requiredApprovals: approvers.length, note, ...common } };
+  }
+  return { ok: true, policy: { approvers, requiredApprovals: configured, ...common } };
+}
+
+/** The break-glass roster for a VM: the union of the defaults and every matching scope. */
+export function breakGlassRoster(
+  subject: ApprovalSubject,
+  rules: ApprovalRules,
+): { readonly users: readonly string[]; readonly groups: readonly string[] } {
+  const layers = matchingSettings(subject, rules);
+  return {
+    users: dedupe(layers.flatMap((layer) => layer.breakGlass?.users ?? [])),
+    groups: dedupe(layers.flatMap((layer) => layer.breakGlass?.groups ?? [])),
+  };
+}
+
+function dedupe(items: readonly string[]): string[] {
+  return [...new Set(items)];
+}
