@@ -44,7 +44,9 @@ async function send(text: string): Promise<void> {
 
 describe("the Agents Playground in Chromium", () => {
   it("types `vms` and sees the simulated fleet with states and reasons", async () => {
-    const fleet = JSON.parse(readFileSync(join(repoRoot, "env/fleet.json"), "utf8")) as { virtualMachines: { name: string }[] };
+    const fleet = JSON.parse(readFileSync(join(repoRoot, "env/fleet.json"), "utf8")) as {
+      virtualMachines: { name: string }[];
+    };
     await send("vms");
     const reply = page.locator("text=VMs I can see").last();
     await reply.waitFor({ timeout: 20_000 });
@@ -56,9 +58,16 @@ describe("the Agents Playground in Chromium", () => {
 
   it("types `policy web-02` and sees the rules the simulator serves", async () => {
     const fleet = JSON.parse(readFileSync(join(repoRoot, "env/fleet.json"), "utf8")) as {
-      jitPolicies: { virtualMachines: { vm: string; ports: { allowedSourceAddressPrefix?: string; allowedSourceAddressPrefixes?: string[] }[] }[] }[];
+      jitPolicies: {
+        virtualMachines: {
+          vm: string;
+          ports: { allowedSourceAddressPrefix?: string; allowedSourceAddressPrefixes?: string[] }[];
+        }[];
+      }[];
     };
-    const rule = fleet.jitPolicies.flatMap((policy) => policy.virtualMachines).find((entry) => entry.vm === "web-02")?.ports[0];
+    const rule = fleet.jitPolicies
+      .flatMap((policy) => policy.virtualMachines)
+      .find((entry) => entry.vm === "web-02")?.ports[0];
     const prefix = rule?.allowedSourceAddressPrefix ?? rule?.allowedSourceAddressPrefixes?.[0];
     expect(prefix).toBeDefined();
     await send("policy web-02");

@@ -32,7 +32,11 @@ export async function startPlayground(botUrl: string): Promise<RunningPlayground
     ],
     {
       cwd: repoRoot,
-      env: { ...process.env, TEAMSAPPTESTER_BROWSER: "none", M365_AGENTS_PLAYGROUND_LOGFILE: resolve(repoRoot, "test-results/playground.log") },
+      env: {
+        ...process.env,
+        TEAMSAPPTESTER_BROWSER: "none",
+        M365_AGENTS_PLAYGROUND_LOGFILE: resolve(repoRoot, "test-results/playground.log"),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -45,13 +49,15 @@ export async function startPlayground(botUrl: string): Promise<RunningPlayground
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the Agents Playground exited (${child.exitCode}):\n${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`the Agents Playground exited (${child.exitCode}):\n${output}`);
     const up = await fetch(url).then(
       (response) => response.ok,
       () => false,
     );
     if (up) break;
-    if (Date.now() > deadline) throw new Error(`the Agents Playground did not answer within 30 s:\n${output}`);
+    if (Date.now() > deadline)
+      throw new Error(`the Agents Playground did not answer within 30 s:\n${output}`);
     await new Promise((wait) => setTimeout(wait, 250));
   }
   return {
@@ -67,11 +73,21 @@ export async function startPlayground(botUrl: string): Promise<RunningPlayground
 
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is not at ${CHROMIUM}: install Debian's package (apt-get install chromium) — .ci/run does — or set CHROMIUM_PATH`);
+    throw new Error(
+      `Chromium is not at ${CHROMIUM}: install Debian's package (apt-get install chromium) — .ci/run does — or set CHROMIUM_PATH`,
+    );
   }
   return chromium.launch({
     executablePath: CHROMIUM,
     // As root in a container Chromium needs --no-sandbox; the rest keeps it off this machine's closed network.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }
