@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { type ApprovalRules, parseApprovalRules } from "./domain/rules.ts";
 
 export const repoRoot = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
 
@@ -61,6 +62,8 @@ const EnvSchema = z.object({
   PUBLIC_BASE_URL: optionalText.pipe(z.string().url().optional()),
   TRUSTED_PROXIES: cidrList,
   BREAK_GLASS_USERS: upnList,
+  RULES_FILE: z.string().default("env/rules.json"),
+  APPROVALS_CHANNEL: optionalText,
 });
 
 export type Azure =
@@ -87,6 +90,15 @@ export interface Config {
   readonly publicBaseUrl: string;
   readonly trustedProxies: readonly string[];
   readonly breakGlassUsers: readonly string[];
+  readonly rules: ApprovalRules;
+  readonly rulesFile: string;
+  /** Teams conversation id of a channel that gets every approval card, besides the approvers' 1:1 chats. */
+  readonly approvalsChannelId: string | undefined;
+  /**
+   * The simulated fleet lives in the documentation ranges (203.0.113.0/24…), which real requests
+   * never come from; they are accepted only when the bot talks to a simulator.
+   */
+  readonly acceptDocumentationRanges: boolean;
 }
 
 export class ConfigError extends Error {
@@ -105,6 +117,8 @@ const HINTS: Record<string, string> = {
   PUBLIC_BASE_URL: "the https address users' browsers reach the bot at, e.g. https://portcullis.example.com",
   TRUSTED_PROXIES: "a comma-separated list of proxy addresses or CIDR prefixes, e.g. 10.0.0.4,10.1.0.0/24",
   BREAK_GLASS_USERS: "a comma-separated list of UPNs, e.g. oncall1@contoso.com,oncall2@contoso.com",
+  APPROVALS_CHANNEL:
+    "the Teams channel's conversation id, e.g. 19:abc…@thread.tacv2 (the bot must be in that team)",
 };
 
 /** Pure: turns an environment record into a Config, or throws ConfigError naming every bad variable. */
@@ -153,6 +167,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   const bot: Config["bot"] = e.BOT_ID
     ? { mode: "authenticated", appId: e.BOT_ID, password: e.BOT_PASSWORD, tenantId: e.BOT_TENANT_ID }
     : { mode: "local" };
+  const rulesFile = fromRoot(e.RULES_FILE);
   return {
     port: e.PORT,
     host: bot.mode === "local" ? "127.0.0.1" : "0.0.0.0",
@@ -163,7 +178,25 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     trustedProxies: e.TRUSTED_PROXIES,
     breakGlassUsers: e.BREAK_GLASS_USERS,
+    rules: readRules(rulesFile),
+    rulesFile,
+    approvalsChannelId: e.APPROVALS_CHANNEL,
+    acceptDocumentationRanges: azure.mode === "embedded-simulator" || isLoopbackHttp(azure.endpoint),
   };
+}
+
+function readRules(path: string): ApprovalRules {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ConfigError(
+      `Portcullis cannot start: RULES_FILE=${path} cannot be read as JSON (${error instanceof Error ? error.message : String(error)}) — point RULES_FILE at an approval rules file like env/rules.json.`,
+    );
+  }
+  const parsed = parseApprovalRules(json, `RULES_FILE=${path}`);
+  if (!parsed.ok) throw new ConfigError(`Portcullis cannot start: ${parsed.message}`);
+  return parsed.rules;
 }
 
 /**

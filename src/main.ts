@@ -2,11 +2,20 @@
  * Composition root: config → adapters → HTTP server. Nothing else wires adapters together.
  * `node src/main.ts` runs the bot; tests call `startPortcullis` to get the same wiring in-process.
  */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
+import type { AppContext } from "./app/context.ts";
+import { executeGrant } from "./app/grant.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
+import { expireUndecided } from "./app/request-timeouts.ts";
+import { TimerKind } from "./app/timer-kinds.ts";
+import { createTimerRunner, type TimerRunner } from "./app/timer-runner.ts";
 import { createJitGateway } from "./azure/jit-gateway.ts";
+import { createTeamsAdapter } from "./chat/teams/teams-adapter.ts";
 import { createTeamsBot } from "./chat/teams/teams-bot.ts";
+import { createTeamsNotifier } from "./chat/teams/teams-notifier.ts";
 import { type Config, ConfigError, parseConfig, readEnvironment } from "./config.ts";
 import { createHttpServer, listen } from "./http/server.ts";
 import { type RunningSimulator, startSimulator } from "./simulator/server.ts";
@@ -66,8 +75,51 @@ export async function startPortcullis(
     logger: logger.child({ part: "azure" }),
     clock,
   });
-  const bot = createTeamsBot({ config, store, gateway, clock, logger: logger.child({ part: "teams" }) });
-  const http = await listen(createHttpServer({ bot, store, gateway, logger }), config.port, config.host);
+  const adapter = createTeamsAdapter(config);
+  const notifier = createTeamsNotifier({
+    adapter,
+    botAppId: config.bot.mode === "authenticated" ? config.bot.appId : "",
+    conversations: store.conversations,
+    clock,
+    logger: logger.child({ part: "notifier" }),
+  });
+  let timers: TimerRunner | undefined;
+  const app: AppContext = {
+    gateway,
+    store,
+    notifier,
+    clock,
+    logger: logger.child({ part: "app" }),
+    settings: {
+      rules: config.rules,
+      publicBaseUrl: config.publicBaseUrl,
+      trustedProxies: config.trustedProxies,
+      acceptDocumentationRanges: config.acceptDocumentationRanges,
+      approvalsConversationKey: config.approvalsChannelId
+        ? `conversation:${config.approvalsChannelId}`
+        : undefined,
+      sourceLinkTtlMs: 10 * 60_000,
+    },
+    newToken: () => randomBytes(32).toString("base64url"),
+    wake: () => timers?.wake(),
+  };
+  timers = createTimerRunner(
+    app,
+    {
+      [TimerKind.Grant]: (timer) => executeGrant(app, timer),
+      [TimerKind.ApprovalTimeout]: (timer) => expireUndecided(app, timer),
+      [TimerKind.SourceLinkExpiry]: (timer) => expireUndecided(app, timer),
+    },
+    {
+      owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
+      pollMs: 1000,
+      leaseMs: 60_000,
+      batch: 20,
+      loop: true,
+    },
+  );
+  const bot = createTeamsBot({ config, adapter, app });
+  const http = await listen(createHttpServer({ bot, app }), config.port, config.host);
   logger.info(
     {
       url: `${http.url}/api/messages`,
@@ -83,6 +135,7 @@ export async function startPortcullis(
     store,
     armEndpoint,
     async stop() {
+      await timers?.stop();
       await http.close();
       await store.close();
       await simulator?.close();

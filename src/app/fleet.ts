@@ -26,27 +26,35 @@ export interface PolicyView {
 
 /** One VM by name, unambiguous, or a PortcullisError whose sentence says what to type instead. */
 export async function findOneVm(gateway: JitGateway, typed: string): Promise<VmWithJit> {
+  const name = typed.includes("/") ? (typed.split("/", 2)[1] ?? typed) : typed;
+  const picked = pickVm(await gateway.findVms(name), typed);
+  if (!picked.ok) throw new PortcullisError(ErrorCode.VmNotFound, picked.message);
+  return picked.vm;
+}
+
+/** `web-01` or `rg-web/web-01` among the VMs given, case-insensitively; ambiguity is an answer, not a guess. */
+export function pickVm(
+  vms: readonly VmWithJit[],
+  typed: string,
+): { readonly ok: true; readonly vm: VmWithJit } | { readonly ok: false; readonly message: string } {
   const [group, name] = typed.includes("/") ? typed.split("/", 2) : [undefined, typed];
-  const byName = await gateway.findVms(name ?? typed);
-  const matches =
-    group === undefined
-      ? byName
-      : byName.filter((vm) => vm.ref.resourceGroup.toLowerCase() === group.toLowerCase());
+  const matches = vms.filter(
+    (vm) =>
+      vm.ref.name.toLowerCase() === (name ?? "").toLowerCase() &&
+      (group === undefined || vm.ref.resourceGroup.toLowerCase() === group.toLowerCase()),
+  );
   const [only] = matches;
   if (only === undefined) {
-    throw new PortcullisError(
-      ErrorCode.VmNotFound,
-      `I can't see a VM called "${typed}". Type \`vms\` for the ones I can see.`,
-    );
+    return { ok: false, message: `I can't see a VM called "${typed}". Type \`vms\` for the ones I can see.` };
   }
   if (matches.length > 1) {
     const groups = matches.map((vm) => vm.ref.resourceGroup).join(", ");
-    throw new PortcullisError(
-      ErrorCode.VmNotFound,
-      `"${name}" exists in more than one resource group (${groups}). Name it as <resource-group>/${name}.`,
-    );
+    return {
+      ok: false,
+      message: `"${name}" exists in more than one resource group (${groups}). Name it as RESOURCE-GROUP/${name}.`,
+    };
   }
-  return only;
+  return { ok: true, vm: only };
 }
 
 /** The chat twin of `az security jit-policy show`: rules, plus the grants open now (fresh from Azure). */

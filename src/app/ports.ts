@@ -2,6 +2,7 @@
  * The interfaces the use cases need, named for what the app does rather than for a vendor.
  * Adapters live in azure/, store/, chat/ and are wired in main.ts only.
  */
+import type { AccessRequest } from "../domain/access-request.ts";
 import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
 
 export interface Clock {
@@ -43,6 +44,47 @@ export interface JitGateway {
   initiate(input: InitiateInput): Promise<readonly JitRequestRecord[]>;
   /** Throws a PortcullisError when ARM cannot be reached or refuses the identity. */
   checkHealth(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Chat
+
+/** What the app says; each chat adapter renders it (Markdown text, an Adaptive Card, Block Kit…). */
+export type OutboundMessage =
+  | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "approval"; readonly request: AccessRequest; readonly context: ApprovalContext };
+
+/** What an approval card shows beyond the request itself; stored with it so the card stays a function of state. */
+export interface ApprovalContext {
+  readonly maxDurationMs: number;
+  readonly riskFlags: readonly { readonly code: string; readonly message: string }[];
+}
+
+/** A person to reach in chat: Entra object id and/or UPN, whichever is known. */
+export interface Recipient {
+  readonly userId?: string;
+  readonly upn?: string;
+}
+
+/** Where a sent message lives, so it can be replaced later (cards: no stale buttons). */
+export interface MessageHandle {
+  readonly conversationKey: string;
+  readonly activityId: string;
+}
+
+export interface Notifier {
+  /**
+   * A 1:1 message: through a stored conversation reference, or a new conversation when the channel
+   * can open one (Teams: an Entra object id, in the tenant of `viaConversationKey`). Undefined when unreachable.
+   */
+  toUser(
+    recipient: Recipient,
+    message: OutboundMessage,
+    options?: { readonly viaConversationKey?: string },
+  ): Promise<MessageHandle | undefined>;
+  /** A channel or group chat the bot holds a reference for. Undefined when unreachable. */
+  toConversation(conversationKey: string, message: OutboundMessage): Promise<MessageHandle | undefined>;
+  /** Replaces an earlier message; false when the channel refused (logged by the adapter). */
+  update(handle: MessageHandle, message: OutboundMessage): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------- Store
@@ -158,6 +200,8 @@ export type SourceLinkClaim =
 
 export interface SourceLinkStore {
   create(link: SourceLink): Promise<void>;
+  /** The link as stored, without using it; undefined for an unknown token. */
+  peek(tokenHash: string): Promise<(SourceLink & { readonly usedAt?: Date }) | undefined>;
   /** Uses the link at `now` for `address` if it is unused and unexpired: exactly one caller ever wins. */
   claim(tokenHash: string, now: Date, address: string): Promise<SourceLinkClaim>;
 }

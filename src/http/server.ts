@@ -1,17 +1,16 @@
-/** The HTTP surface: Bot Framework messages and health. Transport only; no rules live here. */
+/** The HTTP surface: Bot Framework messages, the one-time IP links, health. Transport only. */
 import type { AddressInfo } from "node:net";
 import type { Request as BotRequest } from "botbuilder";
-import type { Logger } from "pino";
 import restify from "restify";
-import type { JitGateway, Store } from "../app/ports.ts";
+import type { AppContext } from "../app/context.ts";
+import { useSourceLink } from "../app/source-link.ts";
 import type { TeamsBot } from "../chat/teams/teams-bot.ts";
 import { asPortcullisError } from "../domain/errors.ts";
+import { linkPageHtml } from "./link-page.ts";
 
 export interface HttpDeps {
   readonly bot: TeamsBot;
-  readonly store: Store;
-  readonly gateway: JitGateway;
-  readonly logger: Logger;
+  readonly app: AppContext;
 }
 
 export interface RunningHttpServer {
@@ -20,7 +19,7 @@ export interface RunningHttpServer {
 }
 
 export function createHttpServer(deps: HttpDeps): restify.Server {
-  const { bot, store, gateway, logger } = deps;
+  const { bot, app } = deps;
   const server = restify.createServer({ name: "portcullis" });
   server.use(restify.plugins.bodyParser({ mapParams: false, maxBodySize: 1_000_000 }));
 
@@ -31,13 +30,37 @@ export function createHttpServer(deps: HttpDeps): restify.Server {
     );
   });
 
+  server.get("/ip/:token", async (req: restify.Request, res: restify.Response) => {
+    const token = String(req.params?.token ?? "");
+    const forwarded = req.headers["x-forwarded-for"];
+    let page: Awaited<ReturnType<typeof useSourceLink>>;
+    try {
+      page = await useSourceLink(app, token, {
+        address: req.socket.remoteAddress ?? "",
+        forwardedFor: Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
+      });
+    } catch (error) {
+      const coded = asPortcullisError(error);
+      app.logger.error({ err: coded, cause: coded.cause }, "IP link failed");
+      page = { status: 500, title: "Something went wrong", message: coded.userMessage };
+    }
+    const html = linkPageHtml(page);
+    res.writeHead(page.status, {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      "referrer-policy": "no-referrer",
+      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+    });
+    res.end(html);
+  });
+
   server.get("/healthz", async (_req: restify.Request, res: restify.Response) => {
     const [storeCheck, armCheck] = await Promise.all([
-      check(() => store.ping()),
-      check(() => gateway.checkHealth()),
+      check(() => app.store.ping()),
+      check(() => app.gateway.checkHealth()),
     ]);
     const healthy = storeCheck === "ok" && armCheck === "ok";
-    if (!healthy) logger.warn({ store: storeCheck, arm: armCheck }, "health check failed");
+    if (!healthy) app.logger.warn({ store: storeCheck, arm: armCheck }, "health check failed");
     res.send(healthy ? 200 : 503, {
       status: healthy ? "ok" : "unavailable",
       store: storeCheck,

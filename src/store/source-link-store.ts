@@ -10,6 +10,24 @@ export function createSourceLinkStore(sql: SqlExecutor): SourceLinkStore {
         [link.tokenHash, link.requestId, link.userId, link.expiresAt],
       );
     },
+    async peek(tokenHash) {
+      const [row] = await sql.query<{
+        request_id: string;
+        user_id: string;
+        expires_at: Date;
+        used_at: Date | null;
+      }>(`SELECT request_id, user_id, expires_at, used_at FROM source_links WHERE token_hash = $1`, [
+        tokenHash,
+      ]);
+      if (!row) return undefined;
+      return {
+        tokenHash,
+        requestId: row.request_id,
+        userId: row.user_id,
+        expiresAt: new Date(row.expires_at),
+        ...(row.used_at === null ? {} : { usedAt: new Date(row.used_at) }),
+      };
+    },
     async claim(tokenHash, now, address): Promise<SourceLinkClaim> {
       const won = await sql.query<{ request_id: string; user_id: string }>(
         `UPDATE source_links SET used_at = $2, used_address = $3

@@ -3,22 +3,24 @@
  * into use-case calls and replies; it holds no rule about VMs or approvals. Bot Framework SDK
  * and teams-ai v1 are out of support (see README), so they stay inside chat/teams/.
  */
-import { Application, TeamsAdapter, type TurnState } from "@microsoft/teams-ai";
+import { type AdaptiveCard, Application, type TeamsAdapter, type TurnState } from "@microsoft/teams-ai";
 import { ActivityTypes, TeamsInfo, TurnContext } from "botbuilder";
-import type { Logger } from "pino";
+import { showPendingTo } from "../../app/approval-delivery.ts";
+import type { AppContext, ChatUser } from "../../app/context.ts";
+import { decide } from "../../app/decide.ts";
 import { listVms, showPolicy } from "../../app/fleet.ts";
-import type { Clock, JitGateway, Store } from "../../app/ports.ts";
+import { cancelRequest, status } from "../../app/my-requests.ts";
+import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
-import { parseCommand } from "../../domain/commands.ts";
+import { type Command, parseCommand } from "../../domain/commands.ts";
 import { asPortcullisError } from "../../domain/errors.ts";
+import { approvalCard, CARD_VERBS } from "../cards.ts";
 import { helpText, policyText, vmsText } from "../replies.ts";
 
 export interface TeamsBotDeps {
   readonly config: Config;
-  readonly store: Store;
-  readonly gateway: JitGateway;
-  readonly clock: Clock;
-  readonly logger: Logger;
+  readonly adapter: TeamsAdapter;
+  readonly app: AppContext;
 }
 
 export interface TeamsBot {
@@ -26,20 +28,9 @@ export interface TeamsBot {
   readonly app: Application<TurnState>;
 }
 
-export function createTeamsAdapter(config: Config): TeamsAdapter {
-  if (config.bot.mode === "local") return new TeamsAdapter({});
-  const { appId, password, tenantId } = config.bot;
-  return new TeamsAdapter({
-    MicrosoftAppId: appId,
-    ...(password === undefined ? {} : { MicrosoftAppPassword: password }),
-    MicrosoftAppType: tenantId ? "SingleTenant" : "MultiTenant",
-    ...(tenantId === undefined ? {} : { MicrosoftAppTenantId: tenantId }),
-  });
-}
-
 export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
-  const { config, store, gateway, clock, logger } = deps;
-  const adapter = createTeamsAdapter(config);
+  const { config, adapter, app: ctx } = deps;
+  const { logger } = ctx;
   const app = new Application<TurnState>({
     adapter,
     ...(config.bot.mode === "authenticated" ? { botAppId: config.bot.appId } : {}),
@@ -55,51 +46,88 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
       logger.warn({ tenantId: activity.conversation?.tenantId }, "activity from another tenant refused");
       return false;
     }
-    if (activity.type === ActivityTypes.Message && activity.id) {
-      const first = await store.inbox.firstSeen(
+    if ((activity.type === ActivityTypes.Message || activity.type === ActivityTypes.Invoke) && activity.id) {
+      const first = await ctx.store.inbox.firstSeen(
         `${activity.conversation?.id ?? ""}|${activity.id}`,
-        clock.now(),
+        ctx.clock.now(),
       );
       if (!first) {
         logger.info({ activityId: activity.id }, "duplicate delivery ignored");
         return false;
       }
     }
-    await remember(context, deps).catch((error: unknown) =>
-      logger.warn({ err: error }, "could not store the conversation reference"),
-    );
+    try {
+      await remember(context, ctx);
+    } catch (error) {
+      logger.warn({ err: error }, "could not store the conversation reference");
+    }
     return true;
   });
 
   app.activity(ActivityTypes.Message, async (context) => {
-    const text = context.activity.text ?? "";
-    const parsed = parseCommand(text);
+    const parsed = parseCommand(context.activity.text ?? "");
     if (!parsed.ok) {
       await context.sendActivity(parsed.message);
       return;
     }
-    const { command } = parsed;
     try {
-      switch (command.kind) {
-        case "help":
-          await context.sendActivity(helpText());
-          return;
-        case "vms":
-          await context.sendActivity(vmsText(await listVms(gateway)));
-          return;
-        case "policy":
-          await context.sendActivity(policyText(await showPolicy(gateway, clock, command.vm)));
-          return;
-      }
+      await context.sendActivity(await run(parsed.command, context));
     } catch (error) {
       const coded = asPortcullisError(error);
       logger.warn(
-        { err: coded, cause: coded.cause, code: coded.code, command: command.kind },
+        { err: coded, cause: coded.cause, code: coded.code, command: parsed.command.kind },
         "command failed",
       );
       await context.sendActivity(coded.userMessage);
     }
   });
+
+  async function run(command: Command, context: TurnContext): Promise<string> {
+    switch (command.kind) {
+      case "help":
+        return helpText();
+      case "vms":
+        return vmsText(await listVms(ctx.gateway));
+      case "policy":
+        return policyText(await showPolicy(ctx.gateway, ctx.clock, command.vm));
+      case "request":
+        return (await requestAccess(ctx, await chatUser(context, ctx), command)).reply;
+      case "status":
+        return status(ctx, await chatUser(context, ctx));
+      case "cancel":
+        return cancelRequest(ctx, await chatUser(context, ctx), command.requestId);
+      case "done":
+        return "`done` (ending access early) is not served yet in this release; your access closes at its end time. Type `status` to see it.";
+    }
+  }
+
+  for (const [verb, kind] of [
+    [CARD_VERBS.approve, "approve"],
+    [CARD_VERBS.deny, "deny"],
+  ] as const) {
+    app.adaptiveCards.actionExecute<{ requestId?: unknown; denyReason?: unknown }>(
+      verb,
+      async (context, _state, data) => {
+        // Card data is a hint: only the request id is taken from it; everything else is looked up.
+        const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+        if (!requestId)
+          return "This card is missing its request id; ask the requester to send the request again.";
+        const reason = typeof data.denyReason === "string" ? data.denyReason : undefined;
+        try {
+          const result = await decide(ctx, await chatUser(context, ctx), requestId, kind, reason);
+          // The clicker's copy shows the current state; a refusal is said in words and leaves the card as it is.
+          const changed = result.record && result.message.startsWith("You ");
+          if (!changed || !result.record) return result.message;
+          // cards.ts returns plain JSON; teams-ai's AdaptiveCard type is that JSON with `type` pinned.
+          return approvalCard(result.record.request, result.record.card) as unknown as AdaptiveCard;
+        } catch (error) {
+          const coded = asPortcullisError(error);
+          logger.warn({ err: coded, cause: coded.cause, requestId }, "decision failed");
+          return coded.userMessage;
+        }
+      },
+    );
+  }
 
   app.conversationUpdate("membersAdded", async (context) => {
     const botId = context.activity.recipient?.id;
@@ -122,35 +150,60 @@ function tenantAllowed(config: Config, tenantId: string | undefined): boolean {
   return tenantId?.toLowerCase() === config.bot.tenantId.toLowerCase();
 }
 
-/** Keeps a reference for every user and conversation the bot hears from, for proactive messages later. */
-async function remember(context: TurnContext, deps: TeamsBotDeps): Promise<void> {
+function conversationKeyOf(context: TurnContext): string {
   const activity = context.activity;
-  const reference = TurnContext.getConversationReference(activity);
   const userId = activity.from?.aadObjectId ?? activity.from?.id;
   const personal =
     activity.conversation?.conversationType === "personal" ||
     activity.conversation?.conversationType === undefined;
-  const key =
-    personal && userId ? `user:${userId}` : `conversation:${activity.conversation?.id ?? "unknown"}`;
-  const known = await deps.store.conversations.get(key);
-  const upn = known?.userPrincipalName ?? (personal ? await lookUpUpn(context, deps.logger) : undefined);
-  await deps.store.conversations.upsert({
-    key,
-    channel: activity.channelId ?? "msteams",
-    reference: reference as Record<string, unknown>,
-    ...(upn === undefined ? {} : { userPrincipalName: upn }),
-    updatedAt: deps.clock.now(),
-  });
+  return personal && userId ? `user:${userId}` : `conversation:${activity.conversation?.id ?? "unknown"}`;
 }
 
-async function lookUpUpn(context: TurnContext, logger: Logger): Promise<string | undefined> {
+/** The person typing or clicking; the UPN comes from the stored record or the Teams roster. */
+async function chatUser(context: TurnContext, ctx: AppContext): Promise<ChatUser> {
+  const activity = context.activity;
+  const id = activity.from?.aadObjectId ?? activity.from?.id ?? "unknown";
+  const known = await ctx.store.conversations.get(`user:${id}`);
+  const upn = known?.userPrincipalName ?? (await lookUpUpn(context, ctx));
+  const timeZone = (activity as { localTimezone?: string }).localTimezone;
+  return {
+    id,
+    ...(upn ? { upn } : {}),
+    name: activity.from?.name ?? upn ?? id,
+    conversationKey: conversationKeyOf(context),
+    ...(timeZone ? { timeZone } : {}),
+  };
+}
+
+/** Keeps a reference for every user and conversation the bot hears from, for proactive messages later. */
+async function remember(context: TurnContext, ctx: AppContext): Promise<void> {
+  const activity = context.activity;
+  const key = conversationKeyOf(context);
+  const known = await ctx.store.conversations.get(key);
+  const personal = key.startsWith("user:");
+  const upn = known?.userPrincipalName ?? (personal ? await lookUpUpn(context, ctx) : undefined);
+  await ctx.store.conversations.upsert({
+    key,
+    channel: activity.channelId ?? "msteams",
+    reference: TurnContext.getConversationReference(activity) as Record<string, unknown>,
+    ...(upn === undefined ? {} : { userPrincipalName: upn }),
+    updatedAt: ctx.clock.now(),
+  });
+  // A new 1:1 chat may belong to an approver nobody could reach before: show them what waits.
+  if (!known && personal) {
+    const id = key.slice("user:".length);
+    await showPendingTo(ctx, { id, ...(upn ? { upn } : {}) });
+  }
+}
+
+async function lookUpUpn(context: TurnContext, ctx: AppContext): Promise<string | undefined> {
   const userId = context.activity.from?.id;
   if (!userId) return undefined;
   try {
     const member = await TeamsInfo.getMember(context, userId);
-    return member.userPrincipalName ?? undefined;
+    return member.userPrincipalName?.toLowerCase() ?? undefined;
   } catch (error) {
-    logger.debug({ err: error }, "roster lookup failed; UPN unknown for now");
+    ctx.logger.debug({ err: error }, "roster lookup failed; UPN unknown for now");
     return undefined;
   }
 }

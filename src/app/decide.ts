@@ -1,0 +1,123 @@
+/**
+ * An approver clicks Approve or Deny. Everything is re-read at click time — the request, the VM's
+ * tags and rules, the clicker's right — and the write is compare-and-swap, so the first decision
+ * wins across duplicate deliveries and bot processes. Granting happens in grant.ts.
+ */
+import { type Actor, approve, deny, type Transition } from "../domain/access-request.ts";
+import { ErrorCode } from "../domain/errors.ts";
+import { resolveApprovalPolicy } from "../domain/rules.ts";
+import type { VmWithJit } from "../domain/vm.ts";
+import { replaceCards, tellRequester } from "./approval-delivery.ts";
+import type { AppContext, ChatUser } from "./context.ts";
+import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
+import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
+
+export interface DecideResult {
+  /** What the clicker reads when there is no card to show (refusals, unknown request). */
+  readonly message: string;
+  /** The request as it stands after the click, for the clicker's copy of the card. */
+  readonly record?: RequestRecord;
+}
+
+export async function decide(
+  ctx: AppContext,
+  user: ChatUser,
+  requestId: string,
+  kind: "approve" | "deny",
+  reason?: string,
+): Promise<DecideResult> {
+  const actor: Actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const stored = await loadRecord(ctx, requestId);
+    if (!stored) return { message: `I have no request ${requestId}.` };
+    const { request } = stored.data;
+
+    const currentApprovers =
+      request.state === "pending" ? await approversNow(ctx, request.targets, request.requester) : undefined;
+    const options = currentApprovers === undefined ? {} : { currentApprovers };
+    const now = ctx.clock.now();
+    const moved: Transition =
+      kind === "approve"
+        ? approve(request, actor, now, options)
+        : deny(request, actor, now, reason ?? "", options);
+    if (!moved.ok) {
+      if (moved.error.code === ErrorCode.NotApprover || moved.error.code === ErrorCode.SelfApproval) {
+        await ctx.store.audit.append({
+          at: now,
+          type: "request.decision_refused",
+          actorId: user.id,
+          requestId,
+          payload: { kind, code: moved.error.code, upn: user.upn ?? null },
+        });
+      }
+      return { message: moved.error.message, record: stored.data };
+    }
+    const next: RequestRecord = { ...stored.data, request: moved.request };
+    const written = await commit(ctx, stored, next, moved.event);
+    if (!written) continue; // Someone else wrote first: read again; the domain will say who decided.
+
+    await afterDecision(ctx, next);
+    return { message: summary(next), record: next };
+  }
+  return { message: `${requestId} is changing under many hands right now; try again in a moment.` };
+}
+
+async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<void> {
+  const { request } = record;
+  if (request.state === "approved") {
+    await scheduleTimer(ctx, TimerKind.Grant, request.id, ctx.clock.now());
+    await cancelTimers(ctx, request.id, [TimerKind.ApprovalTimeout]);
+    ctx.wake();
+  }
+  await replaceCards(ctx, record);
+  if (request.state === "denied") {
+    await cancelTimers(ctx, request.id, [TimerKind.ApprovalTimeout]);
+    const denial = request.decisions.find((decision) => decision.kind === "deny");
+    await tellRequester(
+      ctx,
+      record,
+      `${request.id} was denied by ${denial?.byName ?? denial?.byUpn ?? "an approver"}: ${denial?.reason ?? "no reason given"}. Nothing was opened.`,
+    );
+  }
+}
+
+function summary(record: RequestRecord): string {
+  const { request } = record;
+  const count = request.decisions.filter((decision) => decision.kind === "approve").length;
+  switch (request.state) {
+    case "approved":
+      return `You approved ${request.id}; I'm opening it now.`;
+    case "denied":
+      return `You denied ${request.id}; ${request.requester.name} has been told.`;
+    default:
+      return `Your approval of ${request.id} is recorded (${count} of ${request.approval.required}).`;
+  }
+}
+
+/**
+ * Who may approve now, from the VMs' current tags and the rules: a tag edited after the card was
+ * sent counts at click time. A VM that is gone leaves nobody able to approve it.
+ */
+async function approversNow(
+  ctx: AppContext,
+  targets: RequestRecord["request"]["targets"],
+  requester: RequestRecord["request"]["requester"],
+): Promise<readonly string[]> {
+  const all = await ctx.gateway.listVms();
+  const vms = targets.map((target) =>
+    all.find((vm) => vm.ref.id.toLowerCase() === target.vmId.toLowerCase()),
+  );
+  if (vms.some((vm) => vm === undefined)) return [];
+  const subjects = (vms as VmWithJit[]).map((vm) => ({
+    vmName: vm.ref.name,
+    subscriptionId: vm.ref.subscriptionId,
+    resourceGroup: vm.ref.resourceGroup,
+    tags: vm.tags,
+  }));
+  const resolved = resolveApprovalPolicy(
+    subjects,
+    { id: requester.id, ...(requester.upn ? { upn: requester.upn } : {}) },
+    ctx.settings.rules,
+  );
+  return resolved.ok ? resolved.policy.approvers : [];
+}

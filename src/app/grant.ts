@@ -1,0 +1,181 @@
+/**
+ * Approved → initiate → active. Runs as the "grant" timer, so a crash anywhere is retried by
+ * whichever process claims the timer next. Before initiating it re-checks the policy (prepare,
+ * then execute, check again) and looks in Azure's request history for an initiate of this request
+ * that an earlier attempt made but never recorded — never a second grant the bot does not know of.
+ */
+import { type AccessRequest, fail, type Grant, markActive } from "../domain/access-request.ts";
+import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
+import { initiatePlan, requestIdFromJustification } from "../domain/justification.ts";
+import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.ts";
+import { replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
+import type { AppContext } from "./context.ts";
+import type { ClaimedTimer } from "./ports.ts";
+import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+
+/** Transient Azure trouble is retried by the timer this many times before the request fails. */
+const MAX_GRANT_ATTEMPTS = 3;
+
+export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
+  const requestId = String(timer.payload.requestId);
+  const stored = await loadRecord(ctx, requestId);
+  if (stored?.data.request.state !== "approved") return;
+  const { request } = stored.data;
+  const now = ctx.clock.now();
+
+  const problem = await stillAllowed(ctx, request);
+  if (problem) return failGrant(ctx, stored, "policy_changed", problem);
+
+  let grant = await earlierGrant(ctx, request, now);
+  if (grant) {
+    ctx.logger.warn(
+      { requestId },
+      "found an initiate of this request in Azure's history; recording it instead of initiating again",
+    );
+  } else {
+    const [call, ...more] = initiatePlan(request, now) ?? [];
+    if (!call)
+      return failGrant(
+        ctx,
+        stored,
+        ErrorCode.Internal,
+        `${request.id} has no source address, so nothing can be opened.`,
+      );
+    if (more.length > 0)
+      return failGrant(
+        ctx,
+        stored,
+        ErrorCode.Internal,
+        `${request.id} spans several JIT policies; ask for each separately.`,
+      );
+    try {
+      await ctx.gateway.initiate(call);
+    } catch (error) {
+      const coded = asPortcullisError(error);
+      const transient = coded.code === ErrorCode.AzureUnavailable || coded.code === ErrorCode.AzureThrottled;
+      if (transient && timer.attempts + 1 < MAX_GRANT_ATTEMPTS) throw coded;
+      return failGrant(ctx, stored, coded.code, coded.userMessage);
+    }
+    const endTimeUtc =
+      call.virtualMachines[0]?.ports[0]?.endTimeUtc ?? new Date(now.getTime() + request.durationMs);
+    grant = {
+      initiatedAt: now.toISOString(),
+      endTimeUtc: endTimeUtc.toISOString(),
+      justification: call.justification,
+    };
+  }
+
+  const moved = markActive(request, grant, now);
+  if (!moved.ok) throw new Error(moved.error.message);
+  const next: RequestRecord = { ...stored.data, request: moved.request };
+  if (!(await commit(ctx, stored, next, moved.event)))
+    throw new Error(`${request.id} changed while it was being granted; retrying`);
+  await replaceCards(ctx, next);
+  await tellRequester(ctx, next, grantNotice(next));
+}
+
+/** The request's VMs, ports and address are still allowed by the policy as Azure holds it now. */
+async function stillAllowed(ctx: AppContext, request: AccessRequest): Promise<string | undefined> {
+  const all = await ctx.gateway.listVms();
+  for (const target of request.targets) {
+    const vm = all.find((candidate) => candidate.ref.id.toLowerCase() === target.vmId.toLowerCase());
+    if (vm?.jit.kind !== "configured")
+      return `${target.vmName} no longer has a JIT policy, so ${request.id} was not opened.`;
+    const ports = vm.jit.policy.rules.map((rule) => rule.number);
+    const missing = target.ports.filter((port) => !ports.includes(port));
+    if (missing.length > 0)
+      return `${target.vmName}'s JIT policy no longer covers port ${missing.join(", ")}, so ${request.id} was not opened.`;
+  }
+  if (!request.source) return `${request.id} has no source address.`;
+  const checked = checkSourceForTargets(request.source.prefix, rulesForTargets(all, request.targets), {
+    acceptDocumentationRanges: ctx.settings.acceptDocumentationRanges,
+  });
+  return checked.ok
+    ? undefined
+    : `${checked.message} The policy changed after approval, so ${request.id} was not opened.`;
+}
+
+/** An initiate of this request already in Azure's history (an earlier attempt crashed before recording it). */
+async function earlierGrant(ctx: AppContext, request: AccessRequest, now: Date): Promise<Grant | undefined> {
+  const [target] = request.targets;
+  if (!target) return undefined;
+  const policy = await ctx.gateway.getVmPolicy(
+    { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
+    target.vmId,
+  );
+  const mine = policy.requests
+    .filter((entry) => requestIdFromJustification(entry.justification) === request.id)
+    .sort((a, b) => b.startTimeUtc.getTime() - a.startTimeUtc.getTime())[0];
+  const port = mine?.ports.find(
+    (candidate) => candidate.status !== "Revoked" && candidate.endTimeUtc.getTime() > now.getTime(),
+  );
+  if (!mine || !port) return undefined;
+  return {
+    initiatedAt: mine.startTimeUtc.toISOString(),
+    endTimeUtc: port.endTimeUtc.toISOString(),
+    justification: mine.justification ?? "",
+  };
+}
+
+async function failGrant(
+  ctx: AppContext,
+  stored: StoredRecord,
+  code: string,
+  message: string,
+): Promise<void> {
+  const moved = fail(stored.data.request, code, message, ctx.clock.now());
+  if (!moved.ok) throw new Error(moved.error.message);
+  const next: RequestRecord = { ...stored.data, request: moved.request };
+  if (!(await commit(ctx, stored, next, moved.event)))
+    throw new Error(`${stored.id} changed while failing; retrying`);
+  await replaceCards(ctx, next);
+  const text = `${stored.id} could not be opened: ${message}`;
+  await tellRequester(ctx, next, text);
+  await tellApprovers(ctx, next.request, text);
+}
+
+/** What is open, from where, until when, and how to connect. */
+export function grantNotice(record: RequestRecord): string {
+  const { request } = record;
+  const end = new Date(request.grant?.endTimeUtc ?? Date.now());
+  const source = request.source?.prefix ?? "?";
+  const lines = request.targets.map((target) => {
+    const ports = target.ports.join(", ");
+    return `- **${target.vmName}** port ${ports}: ${connectHint(target)}`;
+  });
+  return [
+    `${request.id} is open for ${source} until ${utcTime(end)}${localTime(end, record.requesterTimeZone)}.`,
+    lines.join("\n"),
+    "JIT closes the port at that time; sessions already open are not cut, so log out when you are done.",
+  ].join("\n\n");
+}
+
+function connectHint(target: AccessRequest["targets"][number]): string {
+  const address = target.connectAddress;
+  if (!address) return "connect to the VM's address from your network";
+  const hints = target.ports.map((port) => {
+    const mapped = target.mappedPorts?.find((entry) => entry.port === port)?.mappedPort;
+    const via = mapped ?? port;
+    if (port === 22)
+      return via === 22 ? `\`ssh ${address}\`` : `\`ssh -p ${via} ${address}\` (through the firewall)`;
+    if (port === 3389) return `Remote Desktop to \`${address}:${via}\``;
+    return `\`${address}:${via}\``;
+  });
+  return hints.join(", ");
+}
+
+function utcTime(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+function localTime(date: Date, timeZone: string | undefined): string {
+  if (!timeZone) return "";
+  try {
+    const text = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit" }).format(
+      date,
+    );
+    return ` (${text} your time)`;
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,83 @@
+/** `status` and `cancel R-17`: what a user has open, what waits for them, and withdrawing a request. */
+import { type AccessRequest, approvals, cancel, OPEN_STATES } from "../domain/access-request.ts";
+import { formatDuration } from "../domain/duration.ts";
+import { replaceCards } from "./approval-delivery.ts";
+import type { AppContext, ChatUser } from "./context.ts";
+import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
+import { cancelTimers, TimerKind } from "./timer-kinds.ts";
+
+export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
+  const now = ctx.clock.now();
+  const mine = (await ctx.store.requests.listByRequester<RequestRecord>(user.id, OPEN_STATES)).map(
+    (stored) => stored.data.request,
+  );
+  const pending = await ctx.store.requests.listByState<RequestRecord>(["pending"]);
+  const me = [user.id.toLowerCase(), user.upn?.toLowerCase()].filter((value) => value !== undefined);
+  const waitingForMe = pending
+    .map((stored) => stored.data.request)
+    .filter(
+      (request) =>
+        request.requester.id !== user.id &&
+        request.approval.approvers.some((approver) => me.includes(approver)) &&
+        !request.decisions.some((decision) => decision.byId === user.id),
+    );
+  const sections: string[] = [];
+  sections.push(
+    mine.length === 0
+      ? "You have no open requests."
+      : `**Your open requests (${mine.length})**\n${mine.map((request) => `- ${line(request, now)}`).join("\n")}`,
+  );
+  if (waitingForMe.length > 0) {
+    sections.push(
+      `**Waiting for your decision (${waitingForMe.length})**\n${waitingForMe
+        .map((request) => `- ${request.id} from ${request.requester.name}: ${what(request)}`)
+        .join("\n")}`,
+    );
+  }
+  return sections.join("\n\n");
+}
+
+export async function cancelRequest(ctx: AppContext, user: ChatUser, requestId: string): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const stored = await loadRecord(ctx, requestId);
+    if (!stored) return `I have no request ${requestId}.`;
+    const moved = cancel(
+      stored.data.request,
+      { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name },
+      ctx.clock.now(),
+    );
+    if (!moved.ok) return moved.error.message;
+    const next: RequestRecord = { ...stored.data, request: moved.request };
+    if (!(await commit(ctx, stored, next, moved.event))) continue;
+    await cancelTimers(ctx, requestId, [TimerKind.ApprovalTimeout, TimerKind.SourceLinkExpiry]);
+    await replaceCards(ctx, next);
+    return `${requestId} is cancelled; nothing was opened.`;
+  }
+  return `${requestId} is changing right now; try again in a moment.`;
+}
+
+function what(request: AccessRequest): string {
+  const targets = request.targets
+    .map((target) => `${target.vmName} port ${target.ports.join(",")}`)
+    .join("; ");
+  const source = request.source ? ` from ${request.source.prefix}` : "";
+  return `${targets}${source} for ${formatDuration(request.durationMs)}`;
+}
+
+function line(request: AccessRequest, now: Date): string {
+  switch (request.state) {
+    case "awaiting_source":
+      return `${request.id} ${what(request)} — waiting for you to open the address link`;
+    case "pending":
+      return `${request.id} ${what(request)} — waiting for approval (${approvals(request).length} of ${request.approval.required})`;
+    case "approved":
+      return `${request.id} ${what(request)} — approved, opening`;
+    case "active": {
+      const end = new Date(request.grant?.endTimeUtc ?? now);
+      const left = Math.max(0, end.getTime() - now.getTime());
+      return `${request.id} ${what(request)} — **open**, ${formatDuration(left)} left (until ${end.toISOString().slice(11, 16)} UTC)`;
+    }
+    default:
+      return `${request.id} ${what(request)} — ${request.state}`;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * `ssh web-01 for 2h because …`: check everything before anyone is asked, store the request, then
+ * either ask the approvers or hand the requester a one-time link that records their address.
+ */
+import { createHash } from "node:crypto";
+import { type AccessRequest, createRequest, OPEN_STATES } from "../domain/access-request.ts";
+import type { RequestCommand } from "../domain/commands.ts";
+import { checkRequest } from "../domain/request-check.ts";
+import { riskFlags } from "../domain/risk-flags.ts";
+import type { VmWithJit } from "../domain/vm.ts";
+import { askApprovers } from "./approval-delivery.ts";
+import type { AppContext, ChatUser } from "./context.ts";
+import { pickVm } from "./fleet.ts";
+import type { RequestRecord } from "./request-record.ts";
+import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
+
+export type RequestAccessResult = { readonly reply: string; readonly requestId?: string };
+
+export async function requestAccess(
+  ctx: AppContext,
+  user: ChatUser,
+  command: RequestCommand,
+): Promise<RequestAccessResult> {
+  if (!user.upn) {
+    return {
+      reply:
+        "I couldn't look up your sign-in name (UPN) in Teams, and I need it to keep you from approving your own request. Try again in a minute.",
+    };
+  }
+  const all = await ctx.gateway.listVms();
+  const vms: VmWithJit[] = [];
+  const unknown: string[] = [];
+  for (const name of command.vms) {
+    const picked = pickVm(all, name);
+    if (picked.ok) vms.push(picked.vm);
+    else unknown.push(picked.message);
+  }
+  if (unknown.length > 0) return { reply: unknown.join("\n\n") };
+
+  const policies = new Set(
+    vms.map((vm) =>
+      vm.jit.kind === "configured"
+        ? `${vm.jit.policy.resourceGroup}/${vm.jit.policy.location}`.toLowerCase()
+        : vm.ref.id,
+    ),
+  );
+  if (policies.size > 1) {
+    return {
+      reply:
+        "Those VMs are under different JIT policies (resource group or region), and one request opens through one policy. Ask for them separately.",
+    };
+  }
+
+  const open = await ctx.store.requests.listByRequester<RequestRecord>(user.id, OPEN_STATES);
+  const checked = checkRequest({
+    vms,
+    ports: command.ports,
+    ...(command.durationMs === undefined ? {} : { durationMs: command.durationMs }),
+    ...(command.source === undefined ? {} : { source: command.source }),
+    ...(command.reason === undefined ? {} : { reason: command.reason }),
+    requester: { id: user.id, upn: user.upn },
+    rules: ctx.settings.rules,
+    openRequests: open.map((stored) => stored.data.request),
+    addressOptions: { acceptDocumentationRanges: ctx.settings.acceptDocumentationRanges },
+  });
+  if (!checked.ok) return { reply: checked.message };
+  const plan = checked.request;
+  if (plan.approval.ignoredEntries.length > 0) {
+    ctx.logger.warn(
+      { ignored: plan.approval.ignoredEntries, vms: command.vms },
+      "jit-approvers entries that are neither UPN nor object id",
+    );
+  }
+
+  const now = ctx.clock.now();
+  const id = await ctx.store.requests.nextRequestId();
+  const { request, event } = createRequest(
+    {
+      id,
+      requester: { id: user.id, upn: user.upn, name: user.name },
+      targets: plan.targets,
+      ...(plan.source === undefined ? {} : { source: plan.source }),
+      durationMs: plan.durationMs,
+      ...(plan.reason === undefined ? {} : { reason: plan.reason }),
+      approval: {
+        approvers: plan.approval.approvers,
+        required: plan.approval.requiredApprovals,
+        ...(plan.approval.note === undefined ? {} : { note: plan.approval.note }),
+      },
+    },
+    now,
+  );
+  const record: RequestRecord = {
+    request,
+    card: { maxDurationMs: plan.maxDurationMs, riskFlags: await flagsFor(ctx, request, user) },
+    cards: [],
+    requesterConversationKey: user.conversationKey,
+    ...(user.timeZone === undefined ? {} : { requesterTimeZone: user.timeZone }),
+  };
+  const stored = await ctx.store.requests.insert<RequestRecord>({
+    id,
+    state: request.state,
+    requesterId: user.id,
+    createdAt: now,
+    data: record,
+  });
+  await ctx.store.audit.append(event);
+  // Nobody leaves a request pending forever: it times out if undecided (or without an address).
+  await scheduleTimer(
+    ctx,
+    TimerKind.ApprovalTimeout,
+    id,
+    new Date(now.getTime() + plan.approval.approvalTimeoutMs),
+  );
+
+  if (request.state === "awaiting_source") {
+    const token = ctx.newToken();
+    const expiresAt = new Date(now.getTime() + ctx.settings.sourceLinkTtlMs);
+    await ctx.store.sourceLinks.create({
+      tokenHash: hashToken(token),
+      requestId: id,
+      userId: user.id,
+      expiresAt,
+    });
+    await scheduleTimer(ctx, TimerKind.SourceLinkExpiry, id, expiresAt);
+    const minutes = Math.round(ctx.settings.sourceLinkTtlMs / 60_000);
+    return {
+      requestId: id,
+      reply: [
+        `${id}: open this link **on the machine you will connect from**, within ${minutes} minutes, so I can see its public address: ${ctx.settings.publicBaseUrl}/ip/${token}`,
+        "It works once. If you'd rather type the address, cancel with `cancel " +
+          id +
+          "` and ask again with `from <address>`.",
+      ].join("\n\n"),
+    };
+  }
+  const asked = await askApprovers(ctx, stored);
+  return { requestId: id, reply: asked };
+}
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+/** Risk flags for the card; "new address" compares with what this user opened before. */
+export async function flagsFor(ctx: AppContext, request: AccessRequest, user: ChatUser) {
+  const earlier = await ctx.store.requests.listByRequester<RequestRecord>(user.id, [
+    "active",
+    "expired",
+    "revoked",
+  ]);
+  return riskFlags(request, {
+    now: ctx.clock.now(),
+    ...(user.timeZone === undefined ? {} : { timeZone: user.timeZone }),
+    knownAddressesForUser: earlier.flatMap((stored) =>
+      stored.data.request.source ? [stored.data.request.source.prefix] : [],
+    ),
+  });
+}

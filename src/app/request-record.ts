@@ -1,0 +1,40 @@
+/**
+ * How an access request is kept in the store: the domain request plus what the bot needs to keep
+ * its promises about it (the card context, every copy of the card it sent). Writes are
+ * compare-and-swap; every successful transition appends its audit event.
+ */
+import type { AccessRequest, RequestEvent } from "../domain/access-request.ts";
+import type { AppContext } from "./context.ts";
+import type { ApprovalContext, MessageHandle, StoredRequest } from "./ports.ts";
+
+export interface RequestRecord {
+  readonly request: AccessRequest;
+  readonly card: ApprovalContext;
+  /** Every approval card sent for this request, so all of them can be replaced after a decision. */
+  readonly cards: readonly MessageHandle[];
+  /** Where the requester asked; notices go to their 1:1 chat first, this conversation otherwise. */
+  readonly requesterConversationKey: string;
+  /** IANA zone of the requester's Teams client, for "until 15:05 your time". */
+  readonly requesterTimeZone?: string;
+}
+
+export type StoredRecord = StoredRequest<RequestRecord>;
+
+export async function loadRecord(ctx: AppContext, id: string): Promise<StoredRecord | undefined> {
+  return ctx.store.requests.get<RequestRecord>(id);
+}
+
+/** Writes `next` if nobody else wrote since `stored` was read; appends `event` when it did. */
+export async function commit(
+  ctx: AppContext,
+  stored: StoredRecord,
+  next: RequestRecord,
+  event?: RequestEvent,
+): Promise<StoredRecord | undefined> {
+  const written = await ctx.store.requests.compareAndSwap<RequestRecord>(stored.id, stored.version, {
+    state: next.request.state,
+    data: next,
+  });
+  if (written && event) await ctx.store.audit.append(event);
+  return written;
+}

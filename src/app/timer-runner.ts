@@ -1,0 +1,107 @@
+/**
+ * Fires due timers: claims a batch (one process wins each row), runs its handler, marks it done,
+ * or releases it for a later attempt with backoff. A timer whose claimer died is claimed again
+ * once its lease lapses, so work is done late rather than never.
+ */
+import type { AppContext } from "./context.ts";
+import type { ClaimedTimer } from "./ports.ts";
+
+export type TimerHandler = (timer: ClaimedTimer) => Promise<void>;
+
+export interface TimerRunner {
+  /** Looks for due work now instead of at the next poll. */
+  wake(): void;
+  /** One pass; returns how many timers ran. Tests drive the runner with this and an injected clock. */
+  runOnce(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface TimerRunnerOptions {
+  readonly owner: string;
+  readonly pollMs: number;
+  readonly leaseMs: number;
+  readonly batch: number;
+  /** false: no background loop (tests call runOnce). */
+  readonly loop: boolean;
+}
+
+export function createTimerRunner(
+  ctx: Pick<AppContext, "store" | "clock" | "logger">,
+  handlers: Readonly<Record<string, TimerHandler>>,
+  options: TimerRunnerOptions,
+): TimerRunner {
+  let stopped = false;
+  let running: Promise<number> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function pass(): Promise<number> {
+    const now = ctx.clock.now();
+    const claimed = await ctx.store.timers.claimDue(
+      now,
+      options.owner,
+      new Date(now.getTime() + options.leaseMs),
+      options.batch,
+    );
+    for (const due of claimed) {
+      const handler = handlers[due.kind];
+      try {
+        if (!handler) throw new Error(`no handler for timer kind ${due.kind}`);
+        await handler(due);
+        await ctx.store.timers.complete(due.id, options.owner);
+      } catch (error) {
+        const delayMs = Math.min(2 ** due.attempts * 1000, 5 * 60_000);
+        ctx.logger.warn(
+          { err: error, timer: due.key, attempts: due.attempts + 1, retryInMs: delayMs },
+          "timer failed; will retry",
+        );
+        await ctx.store.timers.retryLater(
+          due.id,
+          options.owner,
+          new Date(ctx.clock.now().getTime() + delayMs),
+          error instanceof Error ? error.message : String(error),
+        );
+      }
+    }
+    return claimed.length;
+  }
+
+  function runOnce(): Promise<number> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = pass().finally(() => {
+      running = undefined;
+      if (again && !stopped) {
+        again = false;
+        void runOnce().catch((error: unknown) => ctx.logger.error({ err: error }, "timer pass failed"));
+      }
+    });
+    return running;
+  }
+
+  function schedule(): void {
+    if (stopped || !options.loop) return;
+    timer = setTimeout(() => {
+      runOnce()
+        .catch((error: unknown) => ctx.logger.error({ err: error }, "timer pass failed"))
+        .finally(schedule);
+    }, options.pollMs);
+    timer.unref();
+  }
+  schedule();
+
+  return {
+    wake() {
+      if (stopped) return;
+      void runOnce().catch((error: unknown) => ctx.logger.error({ err: error }, "timer pass failed"));
+    },
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * The approval card as a pure function of a request's state (STYLE.md, "Cards"): the template in
+ * cards/approval.json holds the layout, this module turns a request into the flat strings it
+ * binds. Formatting (durations, UTC times, sentences) happens here so the template's expressions
+ * stay plain paths and booleans. No clock, no random ids: the same request and context always
+ * give the same JSON, so every copy of the card can be replaced with an identical one.
+ *
+ * User text is safe in two ways:
+ * - Template expressions: adaptivecards-templating parses `${…}` only in the template itself
+ *   (Template.prepare runs once, on cards/approval.json); values from the data object are
+ *   returned as they are and never parsed, so a reason of `${$root.requester.upn}` stays literal.
+ *   Every bound field is defined (undefined ones would come back as the literal `${path}`).
+ * - Markdown: Teams renders markdown in TextBlock and FactSet values, so a reason could smuggle in
+ *   a link. Every user- or Azure-supplied string is bound into a RichTextBlock TextRun, which is
+ *   plain text by definition.
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { type AccessRequest, approvals, type Decision, SYSTEM_ACTOR } from "../domain/access-request.ts";
+import { formatDuration } from "../domain/duration.ts";
+
+export const CARD_VERBS = { approve: "portcullis.approve", deny: "portcullis.deny" } as const;
+
+export interface ApprovalCardContext {
+  /** The tightest policy/rules limit for this request. */
+  readonly maxDurationMs: number;
+  readonly riskFlags: readonly { readonly code: string; readonly message: string }[];
+}
+
+// adaptivecards-templating (CommonJS) is loaded untyped on purpose: its typings import
+// "adaptivecards/src/schema", a .ts source that tsc then compiles under our strict flags and
+// rejects (skipLibCheck covers .d.ts only). This is the whole surface we use.
+interface CardTemplate {
+  expand(context: { $root: unknown }): unknown;
+}
+const { Template } = createRequire(import.meta.url)("adaptivecards-templating") as {
+  Template: new (payload: unknown) => CardTemplate;
+};
+
+const template = new Template(
+  JSON.parse(readFileSync(new URL("../../cards/approval.json", import.meta.url), "utf8")) as unknown,
+);
+
+export function approvalCard(request: AccessRequest, context: ApprovalCardContext): Record<string, unknown> {
+  const pending = request.state === "pending";
+  const card = template.expand({ $root: cardData(request, context, pending) }) as Record<string, unknown>;
+  // Every action carries `$when: pending`; a decided card has no actions at all, not an empty list.
+  if (Array.isArray(card.actions) && card.actions.length === 0) delete card.actions;
+  return card;
+}
+
+/** "R-17: Alice Example asks for web-01 port 22 for 2 h — Waiting for approval (0 of 1)". */
+export function approvalCardSummary(request: AccessRequest): string {
+  const targets = request.targets.map((target) => `${target.vmName} ${portList(target.ports)}`).join(", ");
+  return `${request.id}: ${request.requester.name} asks for ${targets} for ${formatDuration(request.durationMs)} — ${outcome(request).headline}`;
+}
+
+// ------------------------------------------------------------------ binding data
+
+function cardData(request: AccessRequest, context: ApprovalCardContext, pending: boolean) {
+  const result = outcome(request);
+  const approved = approvals(request);
+  return {
+    id: request.id,
+    pending,
+    verbs: CARD_VERBS,
+    outcome: { ...result, hasDetail: result.detail !== "" },
+    hasRiskFlags: context.riskFlags.length > 0,
+    riskFlags: context.riskFlags.map((flag) => ({ code: flag.code, message: flag.message })),
+    requester: {
+      name: request.requester.name,
+      hasUpn: request.requester.upn !== undefined,
+      upn: request.requester.upn === undefined ? "" : ` (${request.requester.upn})`,
+    },
+    targetsLabel: request.targets.length === 1 ? "VM" : "VMs",
+    targets: request.targets.map((target) => ({
+      vm: target.vmName,
+      resourceGroup: target.resourceGroup,
+      ports: targetPorts(target),
+    })),
+    source: request.source
+      ? {
+          address: request.source.prefix,
+          origin:
+            request.source.origin === "typed"
+              ? " — typed with “from” by the requester"
+              : " — recorded by the one-time link on the requester's machine",
+        }
+      : { address: "not known yet", origin: " — waiting for the requester to open the one-time link" },
+    duration: formatDuration(request.durationMs),
+    ends: endsText(request),
+    reason:
+      request.reason !== undefined && request.reason.trim() !== ""
+        ? { text: request.reason, missing: false }
+        : { text: "no reason given", missing: true },
+    limit: `${formatDuration(context.maxDurationMs)} at most (policy and rules)`,
+    approvals: {
+      text: `${approved.length} of ${request.approval.required}${approved.length > 0 ? ` — ${approved.map(byAt).join("; ")}` : ""}`,
+      hasNote: request.approval.note !== undefined && request.approval.note !== "",
+      note: request.approval.note ?? "",
+    },
+  };
+}
+
+type OutcomeStyle = "accent" | "good" | "attention" | "warning" | "emphasis";
+
+interface Outcome {
+  readonly headline: string;
+  readonly detail: string;
+  readonly style: OutcomeStyle;
+}
+
+/** The state in one line, with who and when; the only part of the card that differs per state. */
+function outcome(request: AccessRequest): Outcome {
+  const approved = approvals(request);
+  const approvedBy = approved.length > 0 ? `Approved by ${approved.map(byAt).join("; ")}.` : "";
+  const endedAt = request.endedAt === undefined ? "" : ` at ${utc(request.endedAt)}`;
+  switch (request.state) {
+    case "awaiting_source":
+      return {
+        headline: "Waiting for the requester's address",
+        detail: "Nothing to decide yet: the address comes from the requester's one-time link.",
+        style: "emphasis",
+      };
+    case "pending": {
+      const missing = request.approval.required - approved.length;
+      return {
+        headline: `Waiting for approval (${approved.length} of ${request.approval.required})`,
+        detail: `Approving opens exactly what is listed below, for the source address only. ${missing} more approval${missing === 1 ? "" : "s"} needed; one denial ends the request.`,
+        style: "accent",
+      };
+    }
+    case "scheduled":
+      return { headline: "Scheduled — approved, opens at its window", detail: approvedBy, style: "good" };
+    case "approved":
+      return { headline: "Approved (waiting to open)", detail: approvedBy, style: "good" };
+    case "active":
+      return {
+        headline: request.grant ? `Active — open until ${utc(request.grant.endTimeUtc)}` : "Active",
+        detail: approvedBy,
+        style: "good",
+      };
+    case "denied": {
+      const denial = request.decisions.find((decision) => decision.kind === "deny");
+      return {
+        headline: denial ? `Denied by ${byAt(denial)}` : `Denied${endedAt}`,
+        detail: denial?.reason ? `Reason: ${denial.reason}` : "",
+        style: "attention",
+      };
+    }
+    case "failed":
+      return {
+        headline: `Failed: ${request.failure?.message ?? "Azure refused the request."}`,
+        detail: approvedBy,
+        style: "attention",
+      };
+    case "timed_out":
+      return {
+        headline: "Timed out — nobody decided in time",
+        detail: request.endedAt ? `Closed at ${utc(request.endedAt)}.` : "",
+        style: "warning",
+      };
+    case "cancelled":
+      return {
+        headline: `Cancelled by the requester${endedAt}`,
+        detail: "",
+        style: "warning",
+      };
+    case "expired":
+      return {
+        headline: request.endedAt ? `Expired — closed at ${utc(request.endedAt)}` : "Expired",
+        detail: approvedBy,
+        style: "emphasis",
+      };
+    case "revoked":
+      return {
+        headline: `Revoked — closed early by ${actorName(request, request.endedBy)}${endedAt}`,
+        detail: approvedBy,
+        style: "emphasis",
+      };
+  }
+}
+
+function endsText(request: AccessRequest): string {
+  const duration = formatDuration(request.durationMs);
+  if (request.grant) {
+    const end = utc(request.grant.endTimeUtc);
+    return request.state === "revoked" && request.endedAt
+      ? `${end} (closed early at ${utc(request.endedAt)})`
+      : end;
+  }
+  switch (request.state) {
+    case "awaiting_source":
+    case "pending":
+      return `${duration} after approval`;
+    case "approved":
+    case "scheduled":
+      return `${duration} after it opens`;
+    default:
+      return "never opened";
+  }
+}
+
+function targetPorts(target: AccessRequest["targets"][number]): string {
+  const mapped = target.mappedPorts ?? [];
+  if (mapped.length === 0 || target.connectAddress === undefined) {
+    return `${target.ports.length === 1 ? "Port" : "Ports"} ${target.ports.join(", ")}`;
+  }
+  const forwards = target.ports.map((port) => {
+    const via = mapped.find((entry) => entry.port === port);
+    return via ? `${port} via firewall ${target.connectAddress}:${via.mappedPort}` : `${port}`;
+  });
+  return `${target.ports.length === 1 ? "Port" : "Ports"} ${forwards.join(", ")}`;
+}
+
+function portList(ports: readonly number[]): string {
+  return `${ports.length === 1 ? "port" : "ports"} ${ports.join(", ")}`;
+}
+
+function byAt(decision: Decision): string {
+  return `${decision.byUpn ?? decision.byName ?? decision.byId} at ${utc(decision.at)}`;
+}
+
+/** endedBy is an actor id: name it when the request knows who that is. */
+function actorName(request: AccessRequest, id: string | undefined): string {
+  if (id === undefined) return "someone";
+  if (id === SYSTEM_ACTOR) return "Portcullis";
+  if (id === request.requester.id) return `the requester (${request.requester.name})`;
+  const decision = request.decisions.find((d) => d.byId === id);
+  return decision ? (decision.byUpn ?? decision.byName ?? id) : id;
+}
+
+/** "2026-11-23 14:05 UTC"; an unreadable instant is shown as it came. */
+function utc(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const text = date.toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, 16)} UTC`;
+}
