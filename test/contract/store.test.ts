@@ -486,6 +486,8 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
 
       it("first claim before expiry → the request and user; second → used", async () => {
         await store.sourceLinks.create(link);
+        expect(await store.sourceLinks.peek("hash-1")).toEqual(link);
+        expect(await store.sourceLinks.peek("hash-2")).toBeUndefined();
         expect(await store.sourceLinks.claim("hash-1", at(10), "203.0.113.7")).toEqual({
           ok: true,
           requestId: "R-1",
@@ -495,6 +497,12 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
           ok: false,
           reason: "used",
         });
+      });
+
+      it("peek after use shows when it was used", async () => {
+        await store.sourceLinks.create(link);
+        await store.sourceLinks.claim("hash-1", at(10), "203.0.113.7");
+        expect(await store.sourceLinks.peek("hash-1")).toEqual({ ...link, usedAt: at(10) });
       });
 
       it("after expiry → expired; never seen → unknown", async () => {
