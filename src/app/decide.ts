@@ -13,7 +13,9 @@ import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 export interface DecideResult {
-  /** What the clicker reads when there is no card to show (refusals, unknown request). */
+  /** decided: the click moved the request; refused: it did not (and `message` says why). */
+  readonly outcome: "decided" | "refused";
+  /** What the clicker reads: a confirmation, or why nothing changed. */
   readonly message: string;
   /** The request as it stands after the click, for the clicker's copy of the card. */
   readonly record?: RequestRecord;
@@ -29,7 +31,7 @@ export async function decide(
   const actor: Actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
   for (let attempt = 0; attempt < 5; attempt++) {
     const stored = await loadRecord(ctx, requestId);
-    if (!stored) return { message: `I have no request ${requestId}.` };
+    if (!stored) return { outcome: "refused", message: `I have no request ${requestId}.` };
     const { request } = stored.data;
 
     const currentApprovers =
@@ -50,16 +52,19 @@ export async function decide(
           payload: { kind, code: moved.error.code, upn: user.upn ?? null },
         });
       }
-      return { message: moved.error.message, record: stored.data };
+      return { outcome: "refused", message: moved.error.message, record: stored.data };
     }
     const next: RequestRecord = { ...stored.data, request: moved.request };
     const written = await commit(ctx, stored, next, moved.event);
     if (!written) continue; // Someone else wrote first: read again; the domain will say who decided.
 
     await afterDecision(ctx, next);
-    return { message: summary(next), record: next };
+    return { outcome: "decided", message: summary(next), record: next };
   }
-  return { message: `${requestId} is changing under many hands right now; try again in a moment.` };
+  return {
+    outcome: "refused",
+    message: `${requestId} is changing under many hands right now; try again in a moment.`,
+  };
 }
 
 async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<void> {

@@ -82,7 +82,7 @@ describe("the bot over HTTP", () => {
 
   it("answers `help` with the grammar", async () => {
     const text = await say("help");
-    expect(text).toContain("`policy <vm>`");
+    expect(text).toContain("`policy ‹vm›`");
     expect(text).toContain("`vms`");
   });
 

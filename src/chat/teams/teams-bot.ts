@@ -16,6 +16,7 @@ import { type Command, parseCommand } from "../../domain/commands.ts";
 import { asPortcullisError } from "../../domain/errors.ts";
 import { approvalCard, CARD_VERBS } from "../cards.ts";
 import { helpText, policyText, vmsText } from "../replies.ts";
+import { teamsText } from "./teams-text.ts";
 
 export interface TeamsBotDeps {
   readonly config: Config;
@@ -67,18 +68,18 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
   app.activity(ActivityTypes.Message, async (context) => {
     const parsed = parseCommand(context.activity.text ?? "");
     if (!parsed.ok) {
-      await context.sendActivity(parsed.message);
+      await context.sendActivity(teamsText(parsed.message));
       return;
     }
     try {
-      await context.sendActivity(await run(parsed.command, context));
+      await context.sendActivity(teamsText(await run(parsed.command, context)));
     } catch (error) {
       const coded = asPortcullisError(error);
       logger.warn(
         { err: coded, cause: coded.cause, code: coded.code, command: parsed.command.kind },
         "command failed",
       );
-      await context.sendActivity(coded.userMessage);
+      await context.sendActivity(teamsText(coded.userMessage));
     }
   });
 
@@ -116,8 +117,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         try {
           const result = await decide(ctx, await chatUser(context, ctx), requestId, kind, reason);
           // The clicker's copy shows the current state; a refusal is said in words and leaves the card as it is.
-          const changed = result.record && result.message.startsWith("You ");
-          if (!changed || !result.record) return result.message;
+          if (result.outcome !== "decided" || !result.record) return teamsText(result.message);
           // cards.ts returns plain JSON; teams-ai's AdaptiveCard type is that JSON with `type` pinned.
           return approvalCard(result.record.request, result.record.card) as unknown as AdaptiveCard;
         } catch (error) {
@@ -132,7 +132,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
   app.conversationUpdate("membersAdded", async (context) => {
     const botId = context.activity.recipient?.id;
     const humans = (context.activity.membersAdded ?? []).filter((member) => member.id !== botId);
-    if (humans.length > 0) await context.sendActivity(helpText());
+    if (humans.length > 0) await context.sendActivity(teamsText(helpText()));
   });
 
   app.error(async (context, error) => {

@@ -22,10 +22,11 @@ import type {
   Recipient,
 } from "../../app/ports.ts";
 import { approvalCard, approvalCardSummary } from "../cards.ts";
+import { teamsText } from "./teams-text.ts";
 
 export function toActivity(message: OutboundMessage): Partial<Activity> {
   if (message.kind === "text")
-    return { type: ActivityTypes.Message, text: message.text, textFormat: "markdown" };
+    return { type: ActivityTypes.Message, text: teamsText(message.text), textFormat: "markdown" };
   return {
     type: ActivityTypes.Message,
     summary: approvalCardSummary(message.request),

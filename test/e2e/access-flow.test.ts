@@ -1,0 +1,283 @@
+/**
+ * The access request end to end: the bot process over HTTP, a fake Bot Framework connector, and
+ * the embedded ARM simulator whose NSG probe says who really gets through.
+ */
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BotProcess, freePort, startBotProcess } from "../support/bot-process.ts";
+import {
+  type FakeConnector,
+  type FakeMember,
+  type SentActivity,
+  startFakeConnector,
+} from "../support/fake-connector.ts";
+
+const sam: FakeMember = {
+  id: "29:sam",
+  aadObjectId: "aad-sam",
+  name: "Sam Engineer",
+  userPrincipalName: "sam@contoso.com",
+};
+const alice: FakeMember = {
+  id: "29:alice",
+  aadObjectId: "aad-alice",
+  name: "Alice Owner",
+  userPrincipalName: "alice@contoso.com",
+};
+const mallory: FakeMember = {
+  id: "29:mallory",
+  aadObjectId: "aad-mallory",
+  name: "Mallory",
+  userPrincipalName: "mallory@contoso.com",
+};
+
+let connector: FakeConnector;
+let bot: BotProcess;
+let simulator: string;
+let dataDir: string;
+let sequence = 0;
+
+beforeAll(async () => {
+  connector = await startFakeConnector([sam, alice, mallory]);
+  dataDir = mkdtempSync(join(tmpdir(), "portcullis-access-"));
+  const simulatorPort = await freePort();
+  simulator = `http://127.0.0.1:${simulatorPort}`;
+  // 127.0.0.2 plays a trusted reverse proxy; the tests' own 127.0.0.1 is an untrusted client.
+  bot = await startBotProcess({
+    DATA_DIR: dataDir,
+    SIMULATOR_PORT: String(simulatorPort),
+    TRUSTED_PROXIES: "127.0.0.2",
+  });
+});
+
+afterAll(async () => {
+  await bot?.stop();
+  await connector?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+function conversationOf(user: FakeMember): string {
+  return `a:personal-${user.aadObjectId}`;
+}
+
+function activityFrom(user: FakeMember, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    id: `activity-${++sequence}`,
+    channelId: "msteams",
+    serviceUrl: connector.url,
+    timestamp: new Date().toISOString(),
+    from: { id: user.id, aadObjectId: user.aadObjectId, name: user.name },
+    recipient: { id: "28:portcullis", name: "Portcullis" },
+    conversation: { id: conversationOf(user), conversationType: "personal", tenantId: "tenant-1" },
+    ...extra,
+  };
+}
+
+async function say(user: FakeMember, text: string): Promise<string> {
+  const activity = activityFrom(user, { type: "message", text });
+  const response = await fetch(`${bot.url}/api/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(activity),
+  });
+  expect(response.status).toBeLessThan(300);
+  const reply = await connector.waitFor((sent) => sent.body.replyToId === activity.id);
+  return String(reply.body.text);
+}
+
+/** Clicks a card button as Teams does: an adaptiveCard/action invoke, answered in the HTTP response. */
+async function click(
+  user: FakeMember,
+  verb: string,
+  data: Record<string, unknown>,
+  cardActivityId = "card",
+): Promise<{ type: string; value: unknown }> {
+  const activity = activityFrom(user, {
+    type: "invoke",
+    name: "adaptiveCard/action",
+    replyToId: cardActivityId,
+    value: { action: { type: "Action.Execute", verb, data }, trigger: "manual" },
+  });
+  const response = await fetch(`${bot.url}/api/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(activity),
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { type: string; value: unknown };
+}
+
+function cardsIn(conversationId: string, requestId: string): SentActivity[] {
+  return connector.sent.filter(
+    (sent) =>
+      sent.conversationId === conversationId &&
+      JSON.stringify(sent.body.attachments ?? []).includes(`"${requestId}"`),
+  );
+}
+
+async function probe(source: string, vm: string, port: number): Promise<boolean> {
+  const response = await fetch(`${simulator}/_sim/probe?source=${source}&vm=${vm}&port=${port}`);
+  return ((await response.json()) as { allowed: boolean }).allowed;
+}
+
+async function initiateCalls(): Promise<number> {
+  const response = await fetch(`${simulator}/_sim/requests?pathIncludes=initiate`);
+  const calls = (await response.json()) as { value: { method: string }[] };
+  return calls.value.filter((call) => call.method === "POST").length;
+}
+
+function requestIdIn(text: string): string {
+  const id = /R-\d+/.exec(text)?.[0];
+  if (!id) throw new Error(`no request id in: ${text}`);
+  return id;
+}
+
+describe("an access request", () => {
+  let requestId: string;
+
+  it("goes to the approver as a card once the approver has talked to the bot", async () => {
+    await say(alice, "help");
+    const reply = await say(sam, "ssh web-01 from 203.0.113.7 for 1h because INC-4211");
+    requestId = requestIdIn(reply);
+    expect(reply).toContain("waiting for 1 approval");
+    expect(reply).toContain("alice@contoso.com");
+    const [card] = await Promise.all([
+      connector.waitFor((sent) => cardsIn(conversationOf(alice), requestId).includes(sent)),
+    ]);
+    const content = JSON.stringify(card.body.attachments);
+    expect(content).toContain("203.0.113.7");
+    expect(content).toContain("portcullis.approve");
+  });
+
+  it("is refused when the requester approves it themselves, and nothing opens", async () => {
+    const answer = await click(sam, "portcullis.approve", { requestId });
+    expect(JSON.stringify(answer)).toContain("you cannot decide it");
+    expect(await probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("is refused for someone who is not an approver", async () => {
+    const answer = await click(mallory, "portcullis.approve", { requestId });
+    expect(JSON.stringify(answer)).toMatch(/not .*approver|cannot approve|can't approve/i);
+  });
+
+  it("opens port 22 for exactly that address and end time when approved, and tells the requester", async () => {
+    const before = await initiateCalls();
+    const answer = await click(alice, "portcullis.approve", { requestId });
+    expect(answer.type).toBe("application/vnd.microsoft.card.adaptive");
+    const notice = await connector.waitFor(
+      (sent) =>
+        sent.conversationId === conversationOf(sam) &&
+        String(sent.body.text ?? "").includes(`${requestId} is open for 203.0.113.7`),
+    );
+    expect(String(notice.body.text)).toContain("`ssh ");
+    expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
+    expect(await probe("198.51.100.99", "web-01", 22)).toBe(false);
+    expect(await initiateCalls()).toBe(before + 1);
+
+    const policy = await fetch(`${simulator}/_sim/probe?source=203.0.113.7&vm=web-01&port=22`).then(
+      (r) => r.json() as Promise<{ rule?: string }>,
+    );
+    expect(policy.rule).toMatch(/^SecurityCenter-JITRule-/);
+    const end = /until (\d{4}-\d\d-\d\d \d\d:\d\d) UTC/.exec(String(notice.body.text))?.[1];
+    expect(end).toBeDefined();
+    const minutesAhead = (Date.parse(`${end?.replace(" ", "T")}:00Z`) - Date.now()) / 60_000;
+    expect(minutesAhead).toBeGreaterThan(55);
+    expect(minutesAhead).toBeLessThanOrEqual(60);
+  });
+
+  it("replaces the approver's card: no buttons after the decision", async () => {
+    await connector.waitFor(
+      (sent) =>
+        sent.method === "PUT" &&
+        sent.conversationId === conversationOf(alice) &&
+        JSON.stringify(sent.body).includes(requestId) &&
+        !JSON.stringify(sent.body).includes("portcullis.approve"),
+    );
+  });
+
+  it("answers a second click with who decided, and initiates nothing more", async () => {
+    const before = await initiateCalls();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => click(alice, "portcullis.approve", { requestId })),
+    );
+    for (const answer of answers) expect(JSON.stringify(answer)).toContain("already approved by");
+    expect(await initiateCalls()).toBe(before);
+  });
+
+  it("shows up in status with time left", async () => {
+    const text = await say(sam, "status");
+    expect(text).toContain(requestId);
+    expect(text).toContain("left");
+  });
+});
+
+describe("a denied request", () => {
+  it("needs a reason, then tells the requester why and opens nothing", async () => {
+    const reply = await say(sam, "ssh web-02 from 203.0.113.8 for 30m because deploy");
+    const requestId = requestIdIn(reply);
+    const noReason = await click(alice, "portcullis.deny", { requestId, denyReason: "  " });
+    expect(JSON.stringify(noReason)).toContain("needs a reason");
+    await click(alice, "portcullis.deny", { requestId, denyReason: "use the bastion" });
+    const notice = await connector.waitFor(
+      (sent) =>
+        sent.conversationId === conversationOf(sam) &&
+        String(sent.body.text ?? "").includes(`${requestId} was denied`),
+    );
+    expect(String(notice.body.text)).toContain("use the bastion");
+    expect(await probe("203.0.113.8", "web-02", 22)).toBe(false);
+  });
+});
+
+describe("the one-time IP link", () => {
+  function open(
+    url: string,
+    localAddress: string,
+    forwardedFor?: string,
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const request = httpRequest(
+        url,
+        { localAddress, headers: forwardedFor ? { "x-forwarded-for": forwardedFor } : {} },
+        (response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => {
+            body += chunk.toString("utf8");
+          });
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        },
+      );
+      request.on("error", reject);
+      request.end();
+    });
+  }
+
+  it("ignores X-Forwarded-For from an untrusted peer, records the address behind a trusted proxy, and works once", async () => {
+    const reply = await say(sam, "rdp app-02 for 30m because patching");
+    const link = /(http:\/\/\S+\/ip\/[A-Za-z0-9_-]+)/.exec(reply)?.[1];
+    expect(link).toBeDefined();
+    const url = String(link).replace(/^http:\/\/localhost:\d+/, bot.url);
+
+    const spoofed = await open(url, "127.0.0.1", "203.0.113.66");
+    expect(spoofed.status).toBe(403);
+    expect(spoofed.body).toContain("127.0.0.1");
+    expect(spoofed.body).not.toContain("203.0.113.66");
+
+    const proxied = await open(url, "127.0.0.2", "10.9.9.9, 203.0.113.50");
+    expect(proxied.status).toBe(200);
+    expect(proxied.body).toContain("203.0.113.50");
+    await connector.waitFor(
+      (sent) =>
+        sent.conversationId === conversationOf(sam) &&
+        String(sent.body.text ?? "").includes("I recorded **203.0.113.50**"),
+    );
+
+    const again = await open(url, "127.0.0.2", "203.0.113.51");
+    expect(again.status).toBe(410);
+    const unknown = await open(`${bot.url}/ip/not-a-token`, "127.0.0.2", "203.0.113.51");
+    expect(unknown.status).toBe(404);
+  });
+});
