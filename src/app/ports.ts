@@ -3,7 +3,7 @@
  * Adapters live in azure/, store/, chat/ and are wired in main.ts only.
  */
 import type { AccessRequest } from "../domain/access-request.ts";
-import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
+import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
 
 export interface Clock {
   now(): Date;
@@ -42,6 +42,8 @@ export interface JitGateway {
   getVmPolicy(policy: PolicyRef, vmId: string): Promise<VmPolicy>;
   /** One initiate call; returns the request Azure recorded, one record per VM. */
   initiate(input: InitiateInput): Promise<readonly JitRequestRecord[]>;
+  /** Inbound Allow rules on the NSGs of the VM's NICs and subnets — to check that a window really closed. */
+  listAllowRules(vmId: string): Promise<readonly NsgAllowRule[]>;
   /** Throws a PortcullisError when ARM cannot be reached or refuses the identity. */
   checkHealth(): Promise<void>;
 }

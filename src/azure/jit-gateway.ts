@@ -20,7 +20,7 @@ import type { Clock, InitiateInput, JitGateway, PolicyRef } from "../app/ports.t
 import { systemClock } from "../app/ports.ts";
 import { classifyJit, type EligibilityFacts, type FirewallFact } from "../domain/eligibility.ts";
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
-import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
+import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
 import { armAuth } from "./credentials.ts";
 import { type ErrorContext, isOutcomeUnknown, toPortcullisError } from "./errors.ts";
 import {
@@ -485,8 +485,68 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
     }
   }
 
+  /** The VM's NIC and subnet NSGs, read fresh, narrowed to inbound Allow rules. */
+  async function listAllowRules(vmId: string): Promise<readonly NsgAllowRule[]> {
+    const vmName = vmRefOf(vmId)?.name ?? vmId;
+    return call({ action: `read the network security rules of ${vmName}`, vmName }, async () => {
+      const estate = await readEstate();
+      const vm = estate.vms.find((candidate) => sameId(candidate.id, vmId));
+      const nicIds = (vm?.networkProfile?.networkInterfaces ?? []).map((nic) => nic.id);
+      const nics = estate.nics.filter(
+        (nic) => nicIds.some((id) => sameId(id, nic.id)) || sameId(nic.virtualMachine?.id, vmId),
+      );
+      const subnetIds = nics.flatMap((nic) =>
+        (nic.ipConfigurations ?? []).map((config) => config.subnet?.id),
+      );
+      const subnets = estate.subnets.filter((subnet) => subnetIds.some((id) => sameId(id, subnet.id)));
+      const nsgIds = [
+        ...nics.map((nic) => nic.networkSecurityGroup?.id),
+        ...subnets.map((subnet) => subnet.networkSecurityGroup?.id),
+      ]
+        .filter((id): id is string => id !== undefined)
+        .filter((id, index, all) => all.findIndex((other) => sameId(other, id)) === index);
+      // A shared NSG carries other VMs' JIT rules too; JIT scopes each to the VM's private address.
+      const privateIps = nics
+        .flatMap((nic) => (nic.ipConfigurations ?? []).map((config) => config.privateIPAddress))
+        .filter((ip): ip is string => ip !== undefined);
+      const appliesToVm = (prefixes: readonly string[]) =>
+        prefixes.length === 0 ||
+        prefixes.some(
+          (prefix) =>
+            prefix === "*" || prefix === "VirtualNetwork" || privateIps.includes(prefix.replace(/\/32$/, "")),
+        );
+      const rules: NsgAllowRule[] = [];
+      for (const nsgId of nsgIds) {
+        const resourceGroup = /\/resourceGroups\/([^/]+)\//i.exec(nsgId)?.[1] ?? "";
+        const nsgName = lastSegment(nsgId);
+        const nsg = await network.networkSecurityGroups.get(resourceGroup, nsgName, { requestOptions });
+        for (const rule of nsg.securityRules ?? []) {
+          if (rule.access !== "Allow" || rule.direction !== "Inbound") continue;
+          const destinations = [
+            rule.destinationAddressPrefix,
+            ...(rule.destinationAddressPrefixes ?? []),
+          ].filter((prefix): prefix is string => prefix !== undefined && prefix !== "");
+          if (!appliesToVm(destinations)) continue;
+          rules.push({
+            nsgName,
+            name: rule.name ?? "",
+            priority: rule.priority ?? 0,
+            destinationPorts: [rule.destinationPortRange, ...(rule.destinationPortRanges ?? [])].filter(
+              (port): port is string => port !== undefined && port !== "",
+            ),
+            sourcePrefixes: [rule.sourceAddressPrefix, ...(rule.sourceAddressPrefixes ?? [])].filter(
+              (prefix): prefix is string => prefix !== undefined && prefix !== "",
+            ),
+          });
+        }
+      }
+      return rules;
+    });
+  }
+
   return {
     listVms,
+    listAllowRules,
     async findVms(name: string): Promise<readonly VmWithJit[]> {
       const wanted = name.trim().toLowerCase();
       return (await listVms()).filter((vm) => vm.ref.name.toLowerCase() === wanted);

@@ -74,6 +74,17 @@ export interface VmWithJit extends Vm {
   readonly jit: JitState;
 }
 
+/** An inbound Allow rule on an NSG that filters a VM: what JIT's initiate adds and expiry removes. */
+export interface NsgAllowRule {
+  readonly nsgName: string;
+  readonly name: string;
+  readonly priority: number;
+  /** "22", "3389", "1000-2000", "*". */
+  readonly destinationPorts: readonly string[];
+  /** "203.0.113.7", "203.0.113.0/24", "*", service tags. */
+  readonly sourcePrefixes: readonly string[];
+}
+
 /** ARM ids are case-insensitive; Azure itself returns them in mixed case. */
 export function vmIdEquals(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();

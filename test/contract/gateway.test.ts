@@ -534,6 +534,31 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
     expect(latest?.ports[0]).toMatchObject({ status: "Revoked", statusReason: "Expired" });
   });
 
+  it("listAllowRules shows the Allow rule an initiate added, on the VM's own NSG, until the end time", async () => {
+    const allowsFrom = async (vm: string, resourceGroup: string, source: string) =>
+      (await gateway.listAllowRules(vmId(resourceGroup, vm))).filter(
+        (rule) => rule.sourcePrefixes.includes(source) && rule.destinationPorts.includes("22"),
+      );
+    expect(await allowsFrom("web-01", "rg-web", "203.0.113.9")).toEqual([]);
+    await gateway.initiate({
+      policy: rgWeb,
+      virtualMachines: [
+        {
+          vmId: vmId("rg-web", "web-01"),
+          ports: [{ number: 22, endTimeUtc: inOneHour(), allowedSourceAddressPrefix: "203.0.113.9" }],
+        },
+      ],
+      justification: "Portcullis R-9",
+    });
+    const [rule, ...others] = await allowsFrom("web-01", "rg-web", "203.0.113.9");
+    expect(others).toEqual([]);
+    expect(rule?.name).toMatch(/^SecurityCenter-JITRule-/);
+    // Another VM's NSG does not show it.
+    expect(await allowsFrom("web-02", "rg-web", "203.0.113.9")).toEqual([]);
+    await control("POST", "/_sim/clock", { advanceMs: 61 * 60 * 1000 });
+    expect(await allowsFrom("web-01", "rg-web", "203.0.113.9")).toEqual([]);
+  });
+
   it("one initiate opens several VMs", async () => {
     const endTimeUtc = inOneHour();
     const records = await gateway.initiate({
