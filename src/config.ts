@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { parseUserDuration } from "./domain/duration.ts";
 import { type ApprovalRules, parseApprovalRules } from "./domain/rules.ts";
 
 export const repoRoot = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -64,7 +65,24 @@ const EnvSchema = z.object({
   BREAK_GLASS_USERS: upnList,
   RULES_FILE: z.string().default("env/rules.json"),
   APPROVALS_CHANNEL: optionalText,
+  SECURITY_CHANNEL: optionalText,
+  PRE_EXPIRY_WARNING: durationText("10m"),
+  CLOSURE_CHECK_DELAY: durationText("2m"),
 });
+
+function durationText(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const parsed = parseUserDuration(value);
+      if (!parsed.ok) {
+        ctx.addIssue({ code: "custom", message: parsed.message });
+        return z.NEVER;
+      }
+      return parsed.ms;
+    });
+}
 
 export type Azure =
   /** The embedded ARM simulator: started by main.ts, static development token. */
@@ -94,6 +112,12 @@ export interface Config {
   readonly rulesFile: string;
   /** Teams conversation id of a channel that gets every approval card, besides the approvers' 1:1 chats. */
   readonly approvalsChannelId: string | undefined;
+  /** Teams conversation id of the security team's channel: closure alarms (and break-glass, later). */
+  readonly securityChannelId: string | undefined;
+  /** How long before the end the requester is warned. */
+  readonly preExpiryWarningMs: number;
+  /** How long after the end the bot checks that the port really closed. */
+  readonly closureCheckDelayMs: number;
   /**
    * The simulated fleet lives in the documentation ranges (203.0.113.0/24…), which real requests
    * never come from; they are accepted only when the bot talks to a simulator.
@@ -181,6 +205,9 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     rules: readRules(rulesFile),
     rulesFile,
     approvalsChannelId: e.APPROVALS_CHANNEL,
+    securityChannelId: e.SECURITY_CHANNEL,
+    preExpiryWarningMs: e.PRE_EXPIRY_WARNING,
+    closureCheckDelayMs: e.CLOSURE_CHECK_DELAY,
     acceptDocumentationRanges: azure.mode === "embedded-simulator" || isLoopbackHttp(azure.endpoint),
   };
 }

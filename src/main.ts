@@ -7,10 +7,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import type { AppContext } from "./app/context.ts";
-import { executeGrant } from "./app/grant.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
-import { expireUndecided } from "./app/request-timeouts.ts";
-import { TimerKind } from "./app/timer-kinds.ts";
+import { timerHandlers } from "./app/timer-handlers.ts";
 import { createTimerRunner, type TimerRunner } from "./app/timer-runner.ts";
 import { createJitGateway } from "./azure/jit-gateway.ts";
 import { createTeamsAdapter } from "./chat/teams/teams-adapter.ts";
@@ -99,25 +97,22 @@ export async function startPortcullis(
         ? `conversation:${config.approvalsChannelId}`
         : undefined,
       sourceLinkTtlMs: 10 * 60_000,
+      securityConversationKey: config.securityChannelId
+        ? `conversation:${config.securityChannelId}`
+        : undefined,
+      preExpiryWarningMs: config.preExpiryWarningMs,
+      closureCheckDelayMs: config.closureCheckDelayMs,
     },
     newToken: () => randomBytes(32).toString("base64url"),
     wake: () => timers?.wake(),
   };
-  timers = createTimerRunner(
-    app,
-    {
-      [TimerKind.Grant]: (timer) => executeGrant(app, timer),
-      [TimerKind.ApprovalTimeout]: (timer) => expireUndecided(app, timer),
-      [TimerKind.SourceLinkExpiry]: (timer) => expireUndecided(app, timer),
-    },
-    {
-      owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
-      pollMs: 1000,
-      leaseMs: 60_000,
-      batch: 20,
-      loop: true,
-    },
-  );
+  timers = createTimerRunner(app, timerHandlers(app), {
+    owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
+    pollMs: 1000,
+    leaseMs: 60_000,
+    batch: 20,
+    loop: true,
+  });
   const bot = createTeamsBot({ config, adapter, app });
   const http = await listen(createHttpServer({ bot, app }), config.port, config.host);
   logger.info(

@@ -12,6 +12,10 @@ export interface AppSettings {
   /** Conversation key ("conversation:<id>") of a channel that also gets every approval card. */
   readonly approvalsConversationKey: string | undefined;
   readonly sourceLinkTtlMs: number;
+  /** Conversation key of the security channel: closure alarms go there besides the approvers. */
+  readonly securityConversationKey: string | undefined;
+  readonly preExpiryWarningMs: number;
+  readonly closureCheckDelayMs: number;
 }
 
 export interface AppContext {

@@ -10,7 +10,7 @@ import type { VmWithJit } from "../domain/vm.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
-import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
+import { cancelTimers, scheduleTimer, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 export interface DecideResult {
   /** decided: the click moved the request; refused: it did not (and `message` says why). */
@@ -71,12 +71,12 @@ async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<vo
   const { request } = record;
   if (request.state === "approved") {
     await scheduleTimer(ctx, TimerKind.Grant, request.id, ctx.clock.now());
-    await cancelTimers(ctx, request.id, [TimerKind.ApprovalTimeout]);
+    await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
     ctx.wake();
   }
   await replaceCards(ctx, record);
   if (request.state === "denied") {
-    await cancelTimers(ctx, request.id, [TimerKind.ApprovalTimeout]);
+    await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
     const denial = request.decisions.find((decision) => decision.kind === "deny");
     await tellRequester(
       ctx,

@@ -8,6 +8,7 @@ import { type AccessRequest, fail, type Grant, markActive } from "../domain/acce
 import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
 import { initiatePlan, requestIdFromJustification } from "../domain/justification.ts";
 import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.ts";
+import { scheduleWindowTimers } from "./access-window.ts";
 import { replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
@@ -70,6 +71,7 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
   const next: RequestRecord = { ...stored.data, request: moved.request };
   if (!(await commit(ctx, stored, next, moved.event)))
     throw new Error(`${request.id} changed while it was being granted; retrying`);
+  await scheduleWindowTimers(ctx, next.request);
   await replaceCards(ctx, next);
   await tellRequester(ctx, next, grantNotice(next));
 }

@@ -4,7 +4,7 @@ import { formatDuration } from "../domain/duration.ts";
 import { replaceCards } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
-import { cancelTimers, TimerKind } from "./timer-kinds.ts";
+import { cancelTimers, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
   const now = ctx.clock.now();
@@ -49,7 +49,7 @@ export async function cancelRequest(ctx: AppContext, user: ChatUser, requestId: 
     if (!moved.ok) return moved.error.message;
     const next: RequestRecord = { ...stored.data, request: moved.request };
     if (!(await commit(ctx, stored, next, moved.event))) continue;
-    await cancelTimers(ctx, requestId, [TimerKind.ApprovalTimeout, TimerKind.SourceLinkExpiry]);
+    await cancelTimers(ctx, requestId, UNDECIDED_TIMERS);
     await replaceCards(ctx, next);
     return `${requestId} is cancelled; nothing was opened.`;
   }

@@ -106,11 +106,16 @@ export async function requestAccess(
   });
   await ctx.store.audit.append(event);
   // Nobody leaves a request pending forever: it times out if undecided (or without an address).
+  const timesOutAt = new Date(now.getTime() + plan.approval.approvalTimeoutMs);
+  await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, timesOutAt);
   await scheduleTimer(
     ctx,
-    TimerKind.ApprovalTimeout,
+    TimerKind.ApprovalReminder,
     id,
-    new Date(now.getTime() + plan.approval.approvalTimeoutMs),
+    new Date(now.getTime() + plan.approval.approvalTimeoutMs / 2),
+    {
+      timesOutAt: timesOutAt.toISOString(),
+    },
   );
 
   if (request.state === "awaiting_source") {

@@ -16,6 +16,17 @@ export interface RequestRecord {
   readonly requesterConversationKey: string;
   /** IANA zone of the requester's Teams client, for "until 15:05 your time". */
   readonly requesterTimeZone?: string;
+  /** When the port should be closed (the end time, or sooner after `done`) and what the check found. */
+  readonly closure?: Closure;
+}
+
+export interface Closure {
+  /** ISO 8601: when JIT should have removed the Allow rule. */
+  readonly expectedAt: string;
+  readonly checkedAt?: string;
+  readonly closed?: boolean;
+  /** What was still open at the check, in words. */
+  readonly stillOpen?: readonly string[];
 }
 
 export type StoredRecord = StoredRequest<RequestRecord>;

@@ -4,7 +4,7 @@ import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
-import { cancelTimers, TimerKind } from "./timer-kinds.ts";
+import { cancelTimers, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 export async function expireUndecided(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
   const requestId = String(timer.payload.requestId);
@@ -19,7 +19,7 @@ export async function expireUndecided(ctx: AppContext, timer: ClaimedTimer): Pro
     if (!moved.ok) return;
     const next: RequestRecord = { ...stored.data, request: moved.request };
     if (!(await commit(ctx, stored, next, moved.event))) continue;
-    await cancelTimers(ctx, requestId, [TimerKind.ApprovalTimeout, TimerKind.SourceLinkExpiry]);
+    await cancelTimers(ctx, requestId, UNDECIDED_TIMERS);
     await replaceCards(ctx, next);
     await tellRequester(
       ctx,

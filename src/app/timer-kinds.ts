@@ -8,6 +8,14 @@ export const TimerKind = {
   ApprovalTimeout: "approval-timeout",
   /** The one-time IP link expired unused. */
   SourceLinkExpiry: "source-link-expiry",
+  /** Half the approval time has passed: remind the approvers. */
+  ApprovalReminder: "approval-reminder",
+  /** Shortly before the end: warn the requester. */
+  PreExpiryWarning: "pre-expiry-warning",
+  /** The end time: say the window closed, end the request. */
+  Expiry: "expiry",
+  /** Shortly after the end: check in Azure that the port really closed. */
+  ClosureCheck: "closure-check",
 } as const;
 export type TimerKind = (typeof TimerKind)[keyof typeof TimerKind];
 
@@ -20,9 +28,22 @@ export async function scheduleTimer(
   kind: TimerKind,
   requestId: string,
   dueAt: Date,
+  extra: Readonly<Record<string, unknown>> = {},
 ): Promise<void> {
-  await ctx.store.timers.schedule({ key: timerKey(kind, requestId), kind, dueAt, payload: { requestId } });
+  await ctx.store.timers.schedule({
+    key: timerKey(kind, requestId),
+    kind,
+    dueAt,
+    payload: { ...extra, requestId },
+  });
 }
+
+/** Every timer that only matters while a request is undecided. */
+export const UNDECIDED_TIMERS: readonly TimerKind[] = [
+  TimerKind.ApprovalTimeout,
+  TimerKind.ApprovalReminder,
+  TimerKind.SourceLinkExpiry,
+];
 
 export async function cancelTimers(
   ctx: AppContext,

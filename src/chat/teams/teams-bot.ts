@@ -5,6 +5,7 @@
  */
 import { type AdaptiveCard, Application, type TeamsAdapter, type TurnState } from "@microsoft/teams-ai";
 import { ActivityTypes, TeamsInfo, TurnContext } from "botbuilder";
+import { finishAccess } from "../../app/access-window.ts";
 import { showPendingTo } from "../../app/approval-delivery.ts";
 import type { AppContext, ChatUser } from "../../app/context.ts";
 import { decide } from "../../app/decide.ts";
@@ -98,7 +99,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
       case "cancel":
         return cancelRequest(ctx, await chatUser(context, ctx), command.requestId);
       case "done":
-        return "`done` (ending access early) is not served yet in this release; your access closes at its end time. Type `status` to see it.";
+        return finishAccess(ctx, await chatUser(context, ctx), command.requestId);
     }
   }
 

@@ -1,0 +1,272 @@
+/**
+ * The life of an open window, driven by durable timers: a warning before the end, a notice at the
+ * end, and a check afterwards that Azure really closed the port — plus `done` to close it early.
+ * JIT has no revoke API; `done` closes by a newer initiate for the same VM, port and address that
+ * ends a minute from now (see README "Ending access early").
+ */
+import { type AccessRequest, expire, revoke } from "../domain/access-request.ts";
+import { formatDuration } from "../domain/duration.ts";
+import { asPortcullisError } from "../domain/errors.ts";
+import { justificationFor, requestIdFromJustification } from "../domain/justification.ts";
+import type { NsgAllowRule } from "../domain/vm.ts";
+import { recipientOf, replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
+import type { AppContext, ChatUser } from "./context.ts";
+import type { ClaimedTimer } from "./ports.ts";
+import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
+
+/** How far ahead `done` sets the end: Azure wants an end time in the future. */
+export const EARLY_CLOSE_MS = 60_000;
+
+/** After a grant (or an extension): warning, expiry and closure check, keyed per request. */
+export async function scheduleWindowTimers(ctx: AppContext, request: AccessRequest): Promise<void> {
+  if (!request.grant) return;
+  const end = new Date(request.grant.endTimeUtc);
+  const warnAt = end.getTime() - ctx.settings.preExpiryWarningMs;
+  if (warnAt > ctx.clock.now().getTime())
+    await scheduleTimer(ctx, TimerKind.PreExpiryWarning, request.id, new Date(warnAt));
+  await scheduleTimer(ctx, TimerKind.Expiry, request.id, end);
+  await scheduleTimer(
+    ctx,
+    TimerKind.ClosureCheck,
+    request.id,
+    new Date(end.getTime() + ctx.settings.closureCheckDelayMs),
+  );
+}
+
+export async function warnBeforeExpiry(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
+  const stored = await loadRecord(ctx, String(timer.payload.requestId));
+  const request = stored?.data.request;
+  if (!stored || request?.state !== "active" || !request.grant) return;
+  const end = new Date(request.grant.endTimeUtc);
+  const left = end.getTime() - ctx.clock.now().getTime();
+  if (left <= 0) return;
+  await tellRequester(
+    ctx,
+    stored.data,
+    `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utc(end)}. Save your work; to keep going, ask again (\`${retryCommand(request)}\`). Type \`done ${request.id}\` if you are finished.`,
+  );
+}
+
+export async function expireWindow(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
+  const requestId = String(timer.payload.requestId);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const stored = await loadRecord(ctx, requestId);
+    const request = stored?.data.request;
+    if (!stored || request?.state !== "active" || !request.grant) return;
+    const end = new Date(request.grant.endTimeUtc);
+    // The end moved (an extension) after this timer was claimed: fire at the new end instead.
+    if (end.getTime() > ctx.clock.now().getTime() + 1000)
+      return scheduleTimer(ctx, TimerKind.Expiry, requestId, end);
+    const moved = expire(request, ctx.clock.now());
+    if (!moved.ok) return;
+    const next: RequestRecord = {
+      ...stored.data,
+      request: moved.request,
+      closure: { expectedAt: end.toISOString() },
+    };
+    if (!(await commit(ctx, stored, next, moved.event))) continue;
+    await replaceCards(ctx, next);
+    await tellRequester(
+      ctx,
+      next,
+      `${request.id}: ${windowWords(request)} closed at ${utc(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.`,
+    );
+    return;
+  }
+  throw new Error(`${requestId} kept changing while expiring`);
+}
+
+/** After the end: the request history and the NSGs must show nothing open for this address any more. */
+export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
+  const requestId = String(timer.payload.requestId);
+  const stored = await loadRecord(ctx, requestId);
+  const request = stored?.data.request;
+  if (!stored || !request || (request.state !== "expired" && request.state !== "revoked") || !request.source)
+    return;
+  const now = ctx.clock.now();
+  const stillOpen: string[] = [];
+  for (const target of request.targets) {
+    const policy = await ctx.gateway.getVmPolicy(
+      { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
+      target.vmId,
+    );
+    for (const entry of policy.requests) {
+      if (requestIdFromJustification(entry.justification) !== request.id) continue;
+      for (const port of entry.ports) {
+        if (port.status === "Initiated" && port.endTimeUtc.getTime() > now.getTime()) {
+          stillOpen.push(
+            `${target.vmName} port ${port.number}: Azure still lists the request as Initiated until ${utc(port.endTimeUtc)}`,
+          );
+        }
+      }
+    }
+    const rules = await ctx.gateway.listAllowRules(target.vmId);
+    for (const port of target.ports) {
+      for (const rule of rules.filter((candidate) => opens(candidate, port, request.source?.prefix ?? ""))) {
+        stillOpen.push(
+          `${target.vmName} port ${port}: Allow rule ${rule.name} (priority ${rule.priority}) on ${rule.nsgName}`,
+        );
+      }
+    }
+  }
+  const closed = stillOpen.length === 0;
+  const closure = {
+    ...(stored.data.closure ?? { expectedAt: request.grant?.endTimeUtc ?? now.toISOString() }),
+    checkedAt: now.toISOString(),
+    closed,
+    stillOpen,
+  };
+  await commitClosure(ctx, stored, closure);
+  await ctx.store.audit.append({
+    at: now,
+    type: closed ? "request.closure_verified" : "request.closure_failed",
+    actorId: "portcullis",
+    requestId,
+    payload: { source: request.source.prefix, stillOpen },
+  });
+  if (closed) return;
+  const alarm = [
+    `⚠ ${requestId} should have closed at ${utc(new Date(closure.expectedAt))}, but ${request.source.prefix} can still get in:`,
+    stillOpen.map((line) => `- ${line}`).join("\n"),
+    "Remove the rule by hand (Azure portal → the NSG → Inbound security rules, or `az network nsg rule delete`) and look at the VM's sign-ins since then.",
+  ].join("\n\n");
+  await tellApprovers(ctx, request, alarm);
+  const channel = ctx.settings.securityConversationKey;
+  if (channel) await ctx.notifier.toConversation(channel, { kind: "text", text: alarm });
+  ctx.logger.error({ requestId, stillOpen }, "JIT window did not close");
+}
+
+export async function remindApprovers(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
+  const stored = await loadRecord(ctx, String(timer.payload.requestId));
+  const request = stored?.data.request;
+  if (request?.state !== "pending") return;
+  const waiting = request.approval.approvers.filter(
+    (approver) => !request.decisions.some((d) => (d.byUpn ?? d.byId).toLowerCase() === approver),
+  );
+  const due =
+    typeof timer.payload.timesOutAt === "string"
+      ? ` It times out at ${utc(new Date(timer.payload.timesOutAt))}.`
+      : "";
+  const text = `Reminder: ${request.id} from ${request.requester.name} (${windowWords(request)}) still waits for your decision.${due}`;
+  await Promise.all(
+    waiting.map((approver) => ctx.notifier.toUser(recipientOf(approver), { kind: "text", text })),
+  );
+}
+
+/** `done [R-17]`: the requester (or an approver) closes an open window now. */
+export async function finishAccess(
+  ctx: AppContext,
+  user: ChatUser,
+  requestId: string | undefined,
+): Promise<string> {
+  const stored = requestId ? await loadRecord(ctx, requestId) : await onlyActive(ctx, user);
+  if (typeof stored === "string") return stored;
+  if (!stored) return `I have no request ${requestId}.`;
+  const { request } = stored.data;
+  const actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
+  const now = ctx.clock.now();
+  const moved = revoke(request, actor, now, { reason: "ended early with done" });
+  if (!moved.ok) return moved.error.message;
+  const [target] = request.targets;
+  if (!target || !request.source) return `${request.id} has nothing open.`;
+
+  const closesAt = new Date(now.getTime() + EARLY_CLOSE_MS);
+  try {
+    await ctx.gateway.initiate({
+      policy: { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
+      virtualMachines: request.targets.map((each) => ({
+        vmId: each.vmId,
+        ports: each.ports.map((number) => ({
+          number,
+          endTimeUtc: closesAt,
+          allowedSourceAddressPrefix: request.source?.prefix ?? "",
+        })),
+      })),
+      justification: `${justificationFor(request)} | ended early by ${user.upn ?? user.name}`,
+    });
+  } catch (error) {
+    const coded = asPortcullisError(error);
+    ctx.logger.error({ err: coded, cause: coded.cause, requestId: request.id }, "early close failed");
+    return `I could not close ${request.id}: ${coded.userMessage} It stays open until ${utc(new Date(request.grant?.endTimeUtc ?? now))}.`;
+  }
+  const next: RequestRecord = {
+    ...stored.data,
+    request: moved.request,
+    closure: { expectedAt: closesAt.toISOString() },
+  };
+  if (!(await commit(ctx, stored, next, moved.event))) {
+    return `${request.id} changed while I was closing it; type \`status\` to see where it stands.`;
+  }
+  await cancelTimers(ctx, request.id, [TimerKind.PreExpiryWarning, TimerKind.Expiry]);
+  await scheduleTimer(
+    ctx,
+    TimerKind.ClosureCheck,
+    request.id,
+    new Date(closesAt.getTime() + ctx.settings.closureCheckDelayMs),
+  );
+  await replaceCards(ctx, next);
+  const byOther = user.id !== request.requester.id;
+  if (byOther)
+    await tellRequester(
+      ctx,
+      next,
+      `${request.id} was closed early by ${user.name}; ${windowWords(request)} closes at ${utc(closesAt)}.`,
+    );
+  return `${request.id}: ${windowWords(request)} closes at ${utc(closesAt)} (JIT needs an end time in the future, so up to a minute). Existing sessions are not cut — log out.`;
+}
+
+async function onlyActive(ctx: AppContext, user: ChatUser): Promise<StoredRecord | string> {
+  const active = await ctx.store.requests.listByRequester<RequestRecord>(user.id, ["active"]);
+  const [only] = active;
+  if (!only) return "You have no open access to close. Type `status` to see your requests.";
+  if (active.length > 1)
+    return `You have ${active.length} open: ${active.map((stored) => stored.id).join(", ")}. Which one? e.g. \`done ${only.id}\`.`;
+  return only;
+}
+
+async function commitClosure(
+  ctx: AppContext,
+  stored: StoredRecord,
+  closure: NonNullable<RequestRecord["closure"]>,
+): Promise<void> {
+  let current: StoredRecord | undefined = stored;
+  for (let attempt = 0; attempt < 5 && current; attempt++) {
+    if (await commit(ctx, current, { ...current.data, closure })) return;
+    current = await loadRecord(ctx, stored.id);
+  }
+}
+
+/** An Allow rule that lets `source` reach `port`. */
+function opens(rule: NsgAllowRule, port: number, source: string): boolean {
+  const portMatches = rule.destinationPorts.some((range) => {
+    if (range === "*") return true;
+    const [from, to] = range.split("-").map(Number);
+    return from !== undefined && port >= from && port <= (to ?? from);
+  });
+  const bare = source.replace(/\/(32|128)$/, "");
+  const sourceMatches = rule.sourcePrefixes.some(
+    (prefix) => prefix === source || prefix === bare || prefix.replace(/\/(32|128)$/, "") === bare,
+  );
+  return portMatches && sourceMatches;
+}
+
+function windowWords(request: AccessRequest): string {
+  const what = request.targets
+    .map((target) => `port ${target.ports.join(", ")} on ${target.vmName}`)
+    .join("; ");
+  return `${what} for ${request.source?.prefix ?? "your address"}`;
+}
+
+function retryCommand(request: AccessRequest): string {
+  const [target] = request.targets;
+  const vms = request.targets.map((each) => each.vmName).join(" ");
+  const port = target?.ports[0];
+  const verb = port === 22 ? "ssh" : port === 3389 ? "rdp" : `access`;
+  const ports = verb === "access" ? ` port ${target?.ports.join(",")}` : "";
+  return `${verb} ${vms}${ports} from ${request.source?.prefix ?? ""} for 30m`;
+}
+
+function utc(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}

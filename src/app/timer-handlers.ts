@@ -1,0 +1,19 @@
+/** Which use case each durable timer runs. One table, used by main.ts and by the tests' harness. */
+import { checkClosure, expireWindow, remindApprovers, warnBeforeExpiry } from "./access-window.ts";
+import type { AppContext } from "./context.ts";
+import { executeGrant } from "./grant.ts";
+import { expireUndecided } from "./request-timeouts.ts";
+import { TimerKind } from "./timer-kinds.ts";
+import type { TimerHandler } from "./timer-runner.ts";
+
+export function timerHandlers(app: AppContext): Readonly<Record<TimerKind, TimerHandler>> {
+  return {
+    [TimerKind.Grant]: (timer) => executeGrant(app, timer),
+    [TimerKind.ApprovalTimeout]: (timer) => expireUndecided(app, timer),
+    [TimerKind.SourceLinkExpiry]: (timer) => expireUndecided(app, timer),
+    [TimerKind.ApprovalReminder]: (timer) => remindApprovers(app, timer),
+    [TimerKind.PreExpiryWarning]: (timer) => warnBeforeExpiry(app, timer),
+    [TimerKind.Expiry]: (timer) => expireWindow(app, timer),
+    [TimerKind.ClosureCheck]: (timer) => checkClosure(app, timer),
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * A request's whole life on the injected clock: approval, grant, warning, expiry, closure check,
+ * early finish, reminders and time-outs. The store is real (PGlite), Azure is the simulator
+ * through the real SDK, and the simulator reads the same clock, so JIT expiry happens on cue.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { finishAccess } from "../../src/app/access-window.ts";
+import { decide } from "../../src/app/decide.ts";
+import { requestAccess } from "../../src/app/request-access.ts";
+import type { RequestRecord } from "../../src/app/request-record.ts";
+import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
+import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+
+const MINUTE = 60_000;
+let h: Harness;
+
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+function command(text: string): RequestCommand {
+  const parsed = parseCommand(text);
+  if (!parsed.ok || parsed.command.kind !== "request") throw new Error(`not a request: ${text}`);
+  return parsed.command;
+}
+
+async function stateOf(id: string): Promise<string | undefined> {
+  return (await h.store.requests.get<RequestRecord>(id))?.data.request.state;
+}
+
+async function approvedAndOpen(text = "ssh web-01 from 203.0.113.7 for 1h because INC-1"): Promise<string> {
+  const asked = await requestAccess(h.app, sam, command(text));
+  const id = asked.requestId ?? "";
+  expect((await decide(h.app, alice, id, "approve")).outcome).toBe("decided");
+  await h.settle();
+  expect(await stateOf(id)).toBe("active");
+  return id;
+}
+
+describe("an open window", () => {
+  it("warns 10 minutes before the end, then says it closed, and the closure check finds it closed", async () => {
+    const id = await approvedAndOpen();
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+
+    h.clock.advance(49 * MINUTE);
+    await h.settle();
+    expect(h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("closes in"))).toBe(false);
+
+    h.clock.advance(1 * MINUTE);
+    await h.settle();
+    const warning = h.notifier.textsTo("sam@contoso.com").find((text) => text.includes("closes in"));
+    expect(warning).toContain(
+      `${id}: port 22 on web-01 for 203.0.113.7 closes in 10 min, at 2026-11-24 10:00 UTC`,
+    );
+
+    h.clock.advance(10 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("expired");
+    const closed = h.notifier.textsTo("sam@contoso.com").find((text) => text.includes("closed at"));
+    expect(closed).toContain("port 22 on web-01 for 203.0.113.7 closed at 2026-11-24 10:00 UTC");
+    expect(closed).toContain("Existing sessions are not cut by JIT");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+
+    h.clock.advance(2 * MINUTE);
+    await h.settle();
+    const events = await h.store.audit.list({ requestId: id });
+    expect(events.map((event) => event.type)).toEqual([
+      "request.created",
+      "request.approved",
+      "request.activated",
+      "request.expired",
+      "request.closure_verified",
+    ]);
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.closure).toMatchObject({
+      closed: true,
+      stillOpen: [],
+    });
+  });
+
+  it("raises the alarm to approvers and the security channel when Azure has not closed the port", async () => {
+    const id = await approvedAndOpen();
+    // Azure lags: its clock is 30 minutes behind, so the Allow rule is still there after the end.
+    await h.control("POST", "/_sim/clock", { offsetMs: -30 * MINUTE });
+    h.clock.advance(62 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("expired");
+    const alarm = h.notifier.textsTo("alice@contoso.com").find((text) => text.includes("should have closed"));
+    expect(alarm).toContain("203.0.113.7 can still get in");
+    expect(alarm).toMatch(/Allow rule SecurityCenter-JITRule-\S+ \(priority \d+\) on nsg-web/);
+    expect(
+      h.notifier.sent.some(
+        (entry) =>
+          entry.to === "conversation:security" &&
+          entry.message.kind === "text" &&
+          entry.message.text.includes(id),
+      ),
+    ).toBe(true);
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types).toContain("request.closure_failed");
+  });
+
+  it("`done` closes it within a minute: the probe refuses the address afterwards, and no expiry notice follows", async () => {
+    const id = await approvedAndOpen();
+    const reply = await finishAccess(h.app, sam, undefined);
+    expect(reply).toContain(`${id}: port 22 on web-01 for 203.0.113.7 closes at 2026-11-24 09:01 UTC`);
+    expect(await stateOf(id)).toBe("revoked");
+    h.clock.advance(61_000);
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    h.clock.advance(2 * MINUTE);
+    await h.settle();
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types).toEqual([
+      "request.created",
+      "request.approved",
+      "request.activated",
+      "request.revoked",
+      "request.closure_verified",
+    ]);
+    h.clock.advance(60 * MINUTE);
+    await h.settle();
+    expect(
+      h.notifier
+        .textsTo("sam@contoso.com")
+        .some((text) => text.includes("closes in") || text.includes("closed at 2026-11-24 10:00")),
+    ).toBe(false);
+  });
+
+  it("`done` by someone who is neither requester nor approver is refused and changes nothing", async () => {
+    const id = await approvedAndOpen();
+    const mallory = {
+      id: "aad-mallory",
+      upn: "mallory@contoso.com",
+      name: "Mallory",
+      conversationKey: "user:aad-mallory",
+    };
+    expect(await finishAccess(h.app, mallory, id)).toContain("can close it");
+    expect(await stateOf(id)).toBe("active");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+
+  it("an approver can end someone's access, audited as such, and the requester is told", async () => {
+    const id = await approvedAndOpen();
+    await finishAccess(h.app, alice, id);
+    expect(await stateOf(id)).toBe("revoked");
+    const revoked = (await h.store.audit.list({ requestId: id })).find(
+      (event) => event.type === "request.revoked",
+    );
+    expect(revoked).toMatchObject({ actorId: alice.id, payload: { by: "approver" } });
+    expect(
+      h.notifier.textsTo("sam@contoso.com").some((text) => text.includes(`closed early by ${alice.name}`)),
+    ).toBe(true);
+  });
+});
+
+describe("an undecided request", () => {
+  it("reminds the approvers at half time and times out at the end; the card is replaced and the requester told", async () => {
+    const asked = await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 for 1h"));
+    const id = asked.requestId ?? "";
+    h.clock.advance(30 * MINUTE);
+    await h.settle();
+    expect(h.notifier.textsTo("alice@contoso.com").some((text) => text.startsWith(`Reminder: ${id}`))).toBe(
+      true,
+    );
+    h.clock.advance(30 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("timed_out");
+    expect(h.notifier.textsTo("sam@contoso.com").some((text) => text.includes(`${id} timed out`))).toBe(true);
+    const last = h.notifier.updates.at(-1);
+    expect(last?.message.kind === "approval" && last.message.request.state).toBe("timed_out");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("a decision cancels the reminder and the time-out", async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(31 * MINUTE);
+    await h.settle();
+    expect(h.notifier.textsTo("alice@contoso.com").some((text) => text.startsWith(`Reminder: ${id}`))).toBe(
+      false,
+    );
+  });
+
+  it("ends when the address link is not opened in time", async () => {
+    const asked = await requestAccess(h.app, sam, command("rdp app-02 for 30m"));
+    const id = asked.requestId ?? "";
+    expect(await stateOf(id)).toBe("awaiting_source");
+    h.clock.advance(10 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("timed_out");
+    expect(
+      h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("link was not opened in time")),
+    ).toBe(true);
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * The app's use cases in-process, on real parts: the store on in-memory PGlite, the JIT gateway
+ * (real Azure SDK) against the simulator, and one injected clock that both the bot and the
+ * simulator read — so tests move time instead of sleeping. Chat is a recording notifier, the
+ * stand-in for Teams' connector at this layer (end-to-end tests use the real Teams adapter).
+ */
+import pino from "pino";
+import rulesJson from "../../env/rules.json" with { type: "json" };
+import type { AppContext, ChatUser } from "../../src/app/context.ts";
+import type { MessageHandle, Notifier, OutboundMessage, Recipient } from "../../src/app/ports.ts";
+import { timerHandlers } from "../../src/app/timer-handlers.ts";
+import { createTimerRunner, type TimerRunner } from "../../src/app/timer-runner.ts";
+import { createJitGateway } from "../../src/azure/jit-gateway.ts";
+import { parseApprovalRules } from "../../src/domain/rules.ts";
+import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
+import { openStore, type PortcullisStore } from "../../src/store/index.ts";
+
+export class TestClock {
+  private ms: number;
+  constructor(start: string) {
+    this.ms = Date.parse(start);
+  }
+  now(): Date {
+    return new Date(this.ms);
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export interface Delivered {
+  readonly to: string;
+  readonly message: OutboundMessage;
+  readonly handle: MessageHandle;
+}
+
+/** Records what the app says; users are reachable unless listed in `unreachable`. */
+export class RecordingNotifier implements Notifier {
+  readonly sent: Delivered[] = [];
+  readonly updates: { handle: MessageHandle; message: OutboundMessage }[] = [];
+  readonly unreachable = new Set<string>();
+  private next = 0;
+
+  async toUser(recipient: Recipient, message: OutboundMessage): Promise<MessageHandle | undefined> {
+    const who = (recipient.upn ?? recipient.userId ?? "").toLowerCase();
+    if (this.unreachable.has(who)) return undefined;
+    return this.record(`user:${who}`, message);
+  }
+  async toConversation(key: string, message: OutboundMessage): Promise<MessageHandle | undefined> {
+    return this.record(key, message);
+  }
+  async update(handle: MessageHandle, message: OutboundMessage): Promise<boolean> {
+    this.updates.push({ handle, message });
+    return true;
+  }
+  /** Text messages to one user (by UPN or id), oldest first. */
+  textsTo(who: string): string[] {
+    return this.sent
+      .filter((entry) => entry.to === `user:${who.toLowerCase()}` && entry.message.kind === "text")
+      .map((entry) => (entry.message.kind === "text" ? entry.message.text : ""));
+  }
+  private record(to: string, message: OutboundMessage): MessageHandle {
+    const handle = { conversationKey: to, activityId: `activity-${++this.next}` };
+    this.sent.push({ to, message, handle });
+    return handle;
+  }
+}
+
+export interface Harness {
+  readonly app: AppContext;
+  readonly clock: TestClock;
+  readonly notifier: RecordingNotifier;
+  readonly store: PortcullisStore;
+  readonly simulator: RunningSimulator;
+  readonly timers: TimerRunner;
+  /** Runs due timers until none is left (a grant schedules more). */
+  settle(): Promise<void>;
+  probe(source: string, vm: string, port: number): Promise<boolean>;
+  control(method: string, path: string, body?: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export const sam: ChatUser = {
+  id: "aad-sam",
+  upn: "sam@contoso.com",
+  name: "Sam Engineer",
+  conversationKey: "user:aad-sam",
+};
+export const alice: ChatUser = {
+  id: "aad-alice",
+  upn: "alice@contoso.com",
+  name: "Alice Owner",
+  conversationKey: "user:aad-alice",
+};
+
+export async function startHarness(options: { readonly start?: string } = {}): Promise<Harness> {
+  const clock = new TestClock(options.start ?? "2026-11-24T09:00:00Z");
+  const simulator = await startSimulator({ port: 0, now: () => clock.now() });
+  const store = await openStore({ clock });
+  const rules = parseApprovalRules(rulesJson);
+  if (!rules.ok) throw new Error(rules.message);
+  const notifier = new RecordingNotifier();
+  const logger = pino({ level: "silent" });
+  let tokens = 0;
+  let timers: TimerRunner | undefined;
+  const app: AppContext = {
+    gateway: createJitGateway({
+      armEndpoint: simulator.url,
+      subscriptionId: simulator.subscriptionId,
+      clock,
+      logger,
+      reconcileDelaysMs: [0],
+    }),
+    store,
+    notifier,
+    clock,
+    logger,
+    settings: {
+      rules: rules.rules,
+      publicBaseUrl: "http://localhost:3978",
+      trustedProxies: [],
+      acceptDocumentationRanges: true,
+      approvalsConversationKey: undefined,
+      sourceLinkTtlMs: 10 * 60_000,
+      securityConversationKey: "conversation:security",
+      preExpiryWarningMs: 10 * 60_000,
+      closureCheckDelayMs: 2 * 60_000,
+    },
+    newToken: () => `token-${++tokens}`,
+    wake: () => undefined,
+  };
+  timers = createTimerRunner(app, timerHandlers(app), {
+    owner: "test",
+    pollMs: 1000,
+    leaseMs: 60_000,
+    batch: 50,
+    loop: false,
+  });
+  const runner = timers;
+  const control = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const response = await fetch(`${simulator.url}${path}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    });
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  return {
+    app,
+    clock,
+    notifier,
+    store,
+    simulator,
+    timers: runner,
+    async settle() {
+      for (let pass = 0; pass < 20; pass++) if ((await runner.runOnce()) === 0) return;
+      throw new Error("timers keep firing");
+    },
+    async probe(source, vm, port) {
+      return (
+        (await control("GET", `/_sim/probe?source=${source}&vm=${vm}&port=${port}`)) as { allowed: boolean }
+      ).allowed;
+    },
+    control,
+    async close() {
+      await runner.stop();
+      await store.close();
+      await simulator.close();
+    },
+  };
+}
