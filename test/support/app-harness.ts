@@ -102,7 +102,6 @@ export async function startHarness(options: { readonly start?: string } = {}): P
   const notifier = new RecordingNotifier();
   const logger = pino({ level: "silent" });
   let tokens = 0;
-  let timers: TimerRunner | undefined;
   const app: AppContext = {
     gateway: createJitGateway({
       armEndpoint: simulator.url,
@@ -129,14 +128,13 @@ export async function startHarness(options: { readonly start?: string } = {}): P
     newToken: () => `token-${++tokens}`,
     wake: () => undefined,
   };
-  timers = createTimerRunner(app, timerHandlers(app), {
+  const runner = createTimerRunner(app, timerHandlers(app), {
     owner: "test",
     pollMs: 1000,
     leaseMs: 60_000,
     batch: 50,
     loop: false,
   });
-  const runner = timers;
   const control = async (method: string, path: string, body?: unknown): Promise<unknown> => {
     const response = await fetch(`${simulator.url}${path}`, {
       method,
