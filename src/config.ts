@@ -66,6 +66,14 @@ const EnvSchema = z.object({
   RULES_FILE: z.string().default("env/rules.json"),
   APPROVALS_CHANNEL: optionalText,
   SECURITY_CHANNEL: optionalText,
+  DATABASE_SCHEMA: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a plain lower-case PostgreSQL identifier")
+      .optional(),
+  ),
+  TIMER_POLL_INTERVAL: durationText("1s"),
+  TIMER_LEASE: durationText("1m"),
   PRE_EXPIRY_WARNING: durationText("10m"),
   CLOSURE_CHECK_DELAY: durationText("2m"),
 });
@@ -104,7 +112,13 @@ export interface Config {
         readonly tenantId: string | undefined;
       };
   readonly azure: Azure;
-  readonly store: { readonly databaseUrl: string | undefined; readonly dataDir: string };
+  readonly store: {
+    readonly databaseUrl: string | undefined;
+    readonly schema: string | undefined;
+    readonly dataDir: string;
+  };
+  /** How often each process looks for due timers, and how long a claimed timer stays its own. */
+  readonly timers: { readonly pollMs: number; readonly leaseMs: number };
   readonly publicBaseUrl: string;
   readonly trustedProxies: readonly string[];
   readonly breakGlassUsers: readonly string[];
@@ -198,7 +212,8 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     logLevel: e.LOG_LEVEL,
     bot,
     azure,
-    store: { databaseUrl: e.DATABASE_URL, dataDir: fromRoot(e.DATA_DIR) },
+    store: { databaseUrl: e.DATABASE_URL, schema: e.DATABASE_SCHEMA, dataDir: fromRoot(e.DATA_DIR) },
+    timers: { pollMs: e.TIMER_POLL_INTERVAL, leaseMs: e.TIMER_LEASE },
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     trustedProxies: e.TRUSTED_PROXIES,
     breakGlassUsers: e.BREAK_GLASS_USERS,

@@ -63,7 +63,10 @@ export async function startPortcullis(
   const store = await openStore({
     ...(config.store.databaseUrl === undefined
       ? { dataDir: join(config.store.dataDir, "pglite") }
-      : { databaseUrl: config.store.databaseUrl }),
+      : {
+          databaseUrl: config.store.databaseUrl,
+          ...(config.store.schema ? { schema: config.store.schema } : {}),
+        }),
     logger: logger.child({ part: "store" }),
     clock,
   });
@@ -108,8 +111,8 @@ export async function startPortcullis(
   };
   timers = createTimerRunner(app, timerHandlers(app), {
     owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
-    pollMs: 1000,
-    leaseMs: 60_000,
+    pollMs: config.timers.pollMs,
+    leaseMs: config.timers.leaseMs,
     batch: 20,
     loop: true,
   });

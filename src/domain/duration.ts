@@ -28,9 +28,9 @@ export function parseIsoDuration(text: string): number | undefined {
   );
 }
 
-const UNITS: Readonly<Record<string, number>> = { d: DAY, h: HOUR, m: MINUTE };
+const UNITS: Readonly<Record<string, number>> = { d: DAY, h: HOUR, m: MINUTE, s: 1000 };
 
-/** What users type: `30m`, `2h`, `1h30m`, `1d`, or ISO 8601. */
+/** What users type: `30m`, `2h`, `1h30m`, `1d`, `90s`, or ISO 8601. */
 export function parseUserDuration(text: string): DurationResult {
   const trimmed = text.trim();
   if (/^p/i.test(trimmed)) {
