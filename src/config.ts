@@ -49,6 +49,8 @@ const EnvSchema = z.object({
   BOT_ID: optionalText,
   BOT_PASSWORD: optionalText,
   BOT_TENANT_ID: optionalText,
+  BOT_TYPE: optionalText.pipe(z.enum(["MultiTenant", "SingleTenant", "UserAssignedMSI"]).optional()),
+  BOT_OPENID_METADATA_URL: optionalText.pipe(z.string().url().optional()),
   AZURE_ARM_ENDPOINT: optionalText.pipe(z.string().url().optional()),
   AZURE_SUBSCRIPTION_ID: optionalText.pipe(z.string().uuid().optional()),
   SIMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(3979),
@@ -66,6 +68,7 @@ const EnvSchema = z.object({
   RULES_FILE: z.string().default("env/rules.json"),
   APPROVALS_CHANNEL: optionalText,
   SECURITY_CHANNEL: optionalText,
+  BREAK_GLASS_RUNBOOK_URL: optionalText.pipe(z.string().url().optional()),
   DATABASE_SCHEMA: optionalText.pipe(
     z
       .string()
@@ -110,6 +113,10 @@ export interface Config {
         readonly appId: string;
         readonly password: string | undefined;
         readonly tenantId: string | undefined;
+        /** How the bot proves itself to the Bot Connector: its app secret, or a user-assigned managed identity. */
+        readonly type: "MultiTenant" | "SingleTenant" | "UserAssignedMSI";
+        /** Where botbuilder fetches the keys that sign incoming tokens; undefined = Bot Framework public cloud. */
+        readonly openIdMetadataUrl: string | undefined;
       };
   readonly azure: Azure;
   readonly store: {
@@ -122,6 +129,8 @@ export interface Config {
   readonly publicBaseUrl: string;
   readonly trustedProxies: readonly string[];
   readonly breakGlassUsers: readonly string[];
+  /** Where on-call staff read what to do when break-glass itself fails. */
+  readonly breakGlassRunbookUrl: string | undefined;
   readonly rules: ApprovalRules;
   readonly rulesFile: string;
   /** Teams conversation id of a channel that gets every approval card, besides the approvers' 1:1 chats. */
@@ -155,6 +164,10 @@ const HINTS: Record<string, string> = {
   PUBLIC_BASE_URL: "the https address users' browsers reach the bot at, e.g. https://portcullis.example.com",
   TRUSTED_PROXIES: "a comma-separated list of proxy addresses or CIDR prefixes, e.g. 10.0.0.4,10.1.0.0/24",
   BREAK_GLASS_USERS: "a comma-separated list of UPNs, e.g. oncall1@contoso.com,oncall2@contoso.com",
+  BOT_TYPE:
+    "MultiTenant, SingleTenant (with BOT_PASSWORD) or UserAssignedMSI (BOT_ID = the identity's client id)",
+  BOT_OPENID_METADATA_URL:
+    "leave unset for the Bot Framework public cloud; an https URL (or http://127.0.0.1… in tests) otherwise",
   APPROVALS_CHANNEL:
     "the Teams channel's conversation id, e.g. 19:abc…@thread.tacv2 (the bot must be in that team)",
 };
@@ -202,9 +215,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       fleetFile: fromRoot(e.FLEET_FILE),
     };
 
-  const bot: Config["bot"] = e.BOT_ID
-    ? { mode: "authenticated", appId: e.BOT_ID, password: e.BOT_PASSWORD, tenantId: e.BOT_TENANT_ID }
-    : { mode: "local" };
+  const bot = botAuth(e);
   const rulesFile = fromRoot(e.RULES_FILE);
   return {
     port: e.PORT,
@@ -217,6 +228,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     trustedProxies: e.TRUSTED_PROXIES,
     breakGlassUsers: e.BREAK_GLASS_USERS,
+    breakGlassRunbookUrl: e.BREAK_GLASS_RUNBOOK_URL,
     rules: readRules(rulesFile),
     rulesFile,
     approvalsChannelId: e.APPROVALS_CHANNEL,
@@ -224,6 +236,47 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     preExpiryWarningMs: e.PRE_EXPIRY_WARNING,
     closureCheckDelayMs: e.CLOSURE_CHECK_DELAY,
     acceptDocumentationRanges: azure.mode === "embedded-simulator" || isLoopbackHttp(azure.endpoint),
+  };
+}
+
+function botAuth(e: z.infer<typeof EnvSchema>): Config["bot"] {
+  if (!e.BOT_ID) {
+    if (e.BOT_TYPE || e.BOT_OPENID_METADATA_URL || e.BOT_TENANT_ID) {
+      throw new ConfigError(
+        "Portcullis cannot start: BOT_TENANT_ID, BOT_TYPE or BOT_OPENID_METADATA_URL is set but BOT_ID is not — set BOT_ID to the bot's app id, or unset them for local mode.",
+      );
+    }
+    return { mode: "local" };
+  }
+  const type = e.BOT_TYPE ?? (e.BOT_TENANT_ID ? "SingleTenant" : "MultiTenant");
+  if (type === "UserAssignedMSI" && e.BOT_PASSWORD) {
+    throw new ConfigError(
+      "Portcullis cannot start: BOT_TYPE=UserAssignedMSI signs in with the managed identity — unset BOT_PASSWORD.",
+    );
+  }
+  if (type !== "UserAssignedMSI" && !e.BOT_PASSWORD) {
+    throw new ConfigError(
+      `Portcullis cannot start: BOT_ID is set but BOT_PASSWORD is not — set BOT_PASSWORD to the bot's client secret, or BOT_TYPE=UserAssignedMSI with BOT_ID = the managed identity's client id.`,
+    );
+  }
+  if (type !== "MultiTenant" && !e.BOT_TENANT_ID) {
+    throw new ConfigError(
+      `Portcullis cannot start: BOT_TYPE=${type} needs BOT_TENANT_ID — the Entra tenant id of the bot's app registration or identity.`,
+    );
+  }
+  const metadata = e.BOT_OPENID_METADATA_URL;
+  if (metadata && !isLoopbackHttp(metadata) && !metadata.startsWith("https://")) {
+    throw new ConfigError(
+      `Portcullis cannot start: BOT_OPENID_METADATA_URL=${metadata} must be https (plain http only on 127.0.0.1/localhost, for tests).`,
+    );
+  }
+  return {
+    mode: "authenticated",
+    appId: e.BOT_ID,
+    password: e.BOT_PASSWORD,
+    tenantId: e.BOT_TENANT_ID,
+    type,
+    openIdMetadataUrl: metadata,
   };
 }
 

@@ -105,6 +105,8 @@ export async function startPortcullis(
         : undefined,
       preExpiryWarningMs: config.preExpiryWarningMs,
       closureCheckDelayMs: config.closureCheckDelayMs,
+      breakGlassUsers: config.breakGlassUsers,
+      breakGlassRunbookUrl: config.breakGlassRunbookUrl,
     },
     newToken: () => randomBytes(32).toString("base64url"),
     wake: () => timers?.wake(),

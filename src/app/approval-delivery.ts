@@ -15,7 +15,9 @@ export function recipientOf(principal: string): Recipient {
 }
 
 export function approvalMessage(record: RequestRecord): OutboundMessage {
-  return { kind: "approval", request: record.request, context: record.card };
+  return record.request.kind === "break_glass"
+    ? { kind: "break-glass", request: record.request }
+    : { kind: "approval", request: record.request, context: record.card };
 }
 
 /** Sends the card to each approver and the approvals channel; returns what the requester should read. */

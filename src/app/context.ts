@@ -16,6 +16,9 @@ export interface AppSettings {
   readonly securityConversationKey: string | undefined;
   readonly preExpiryWarningMs: number;
   readonly closureCheckDelayMs: number;
+  /** BREAK_GLASS_USERS, lower-cased UPNs, on top of the rules file's roster. */
+  readonly breakGlassUsers: readonly string[];
+  readonly breakGlassRunbookUrl: string | undefined;
 }
 
 export interface AppContext {

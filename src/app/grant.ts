@@ -10,6 +10,7 @@ import { initiatePlan, requestIdFromJustification } from "../domain/justificatio
 import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
+import { fallbackInstructions } from "./break-glass.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
@@ -20,6 +21,12 @@ const MAX_GRANT_ATTEMPTS = 3;
 export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
   const requestId = String(timer.payload.requestId);
   const stored = await loadRecord(ctx, requestId);
+  // This timer ran before and never completed: that attempt may have recorded the outcome and died
+  // before the window's timers and the notices. Finish those (at least once: a crash right after a
+  // notice repeats it; never none). A first attempt that finds the request decided leaves it alone.
+  if (timer.attempts > 1 && stored?.data.request.state === "active") return afterGrant(ctx, stored.data);
+  if (timer.attempts > 1 && stored?.data.request.state === "failed" && stored.data.request.failure)
+    return afterFailure(ctx, stored.data, stored.data.request.failure.message);
   if (stored?.data.request.state !== "approved") return;
   const { request } = stored.data;
   const now = ctx.clock.now();
@@ -54,7 +61,17 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
     } catch (error) {
       const coded = asPortcullisError(error);
       const transient = coded.code === ErrorCode.AzureUnavailable || coded.code === ErrorCode.AzureThrottled;
-      if (transient && timer.attempts + 1 < MAX_GRANT_ATTEMPTS) throw coded;
+      if (transient && timer.attempts < MAX_GRANT_ATTEMPTS) {
+        // Blocked emergency access must never be silent: on-call hears at once, with the fallback.
+        if (request.kind === "break_glass" && timer.attempts === 1) {
+          await tellRequester(
+            ctx,
+            stored.data,
+            `${request.id} is not open yet: ${coded.userMessage} I'm retrying. If you cannot wait:\n\n${fallbackInstructions(ctx, request)}`,
+          );
+        }
+        throw coded;
+      }
       return failGrant(ctx, stored, coded.code, coded.userMessage);
     }
     const endTimeUtc =
@@ -71,9 +88,14 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
   const next: RequestRecord = { ...stored.data, request: moved.request };
   if (!(await commit(ctx, stored, next, moved.event)))
     throw new Error(`${request.id} changed while it was being granted; retrying`);
-  await scheduleWindowTimers(ctx, next.request);
-  await replaceCards(ctx, next);
-  await tellRequester(ctx, next, grantNotice(next));
+  await afterGrant(ctx, next);
+}
+
+/** What follows a recorded grant: the window's timers, the cards, the requester's notice. */
+async function afterGrant(ctx: AppContext, record: RequestRecord): Promise<void> {
+  await scheduleWindowTimers(ctx, record.request);
+  await replaceCards(ctx, record);
+  await tellRequester(ctx, record, grantNotice(record));
 }
 
 /** The request's VMs, ports and address are still allowed by the policy as Azure holds it now. */
@@ -130,9 +152,20 @@ async function failGrant(
   const next: RequestRecord = { ...stored.data, request: moved.request };
   if (!(await commit(ctx, stored, next, moved.event)))
     throw new Error(`${stored.id} changed while failing; retrying`);
+  await afterFailure(ctx, next, message);
+}
+
+/** What follows a recorded failure: the cards, and everyone told why. */
+async function afterFailure(ctx: AppContext, next: RequestRecord, message: string): Promise<void> {
   await replaceCards(ctx, next);
-  const text = `${stored.id} could not be opened: ${message}`;
-  await tellRequester(ctx, next, text);
+  const text = `${next.request.id} could not be opened: ${message}`;
+  if (next.request.kind === "break_glass") {
+    await tellRequester(ctx, next, `${text}\n\n${fallbackInstructions(ctx, next.request)}`);
+    const channel = ctx.settings.securityConversationKey;
+    if (channel) await ctx.notifier.toConversation(channel, { kind: "text", text: `⚠ Break-glass ${text}` });
+  } else {
+    await tellRequester(ctx, next, text);
+  }
   await tellApprovers(ctx, next.request, text);
 }
 

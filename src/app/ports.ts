@@ -53,7 +53,9 @@ export interface JitGateway {
 /** What the app says; each chat adapter renders it (Markdown text, an Adaptive Card, Block Kit…). */
 export type OutboundMessage =
   | { readonly kind: "text"; readonly text: string }
-  | { readonly kind: "approval"; readonly request: AccessRequest; readonly context: ApprovalContext };
+  | { readonly kind: "approval"; readonly request: AccessRequest; readonly context: ApprovalContext }
+  /** Break-glass: the broadcast that is also the review card. */
+  | { readonly kind: "break-glass"; readonly request: AccessRequest };
 
 /** What an approval card shows beyond the request itself; stored with it so the card stays a function of state. */
 export interface ApprovalContext {
@@ -169,6 +171,7 @@ export interface TimerSpec {
 
 export interface ClaimedTimer extends TimerSpec {
   readonly id: number;
+  /** Which attempt this claim is: 1 the first time the timer fires, 2 after one failure… */
   readonly attempts: number;
 }
 
@@ -180,6 +183,8 @@ export interface TimerStore {
   complete(id: number, owner: string): Promise<void>;
   /** Releases the claim and sets the next attempt time. */
   retryLater(id: number, owner: string, nextAttemptAt: Date, error: string): Promise<void>;
+  /** Moves the lease of claims `owner` still holds to `leaseUntil` (a heartbeat while handlers run). */
+  extendLease(ids: readonly number[], owner: string, leaseUntil: Date): Promise<void>;
 }
 
 /** Inbound activity de-duplication: Teams may deliver the same activity twice. */

@@ -118,29 +118,23 @@ export async function requestAccess(
     },
   );
 
-  if (request.state === "awaiting_source") {
-    const token = ctx.newToken();
-    const expiresAt = new Date(now.getTime() + ctx.settings.sourceLinkTtlMs);
-    await ctx.store.sourceLinks.create({
-      tokenHash: hashToken(token),
-      requestId: id,
-      userId: user.id,
-      expiresAt,
-    });
-    await scheduleTimer(ctx, TimerKind.SourceLinkExpiry, id, expiresAt);
-    const minutes = Math.round(ctx.settings.sourceLinkTtlMs / 60_000);
-    return {
-      requestId: id,
-      reply: [
-        `${id}: open this link **on the machine you will connect from**, within ${minutes} minutes, so I can see its public address: ${ctx.settings.publicBaseUrl}/ip/${token}`,
-        "It works once. If you'd rather type the address, cancel with `cancel " +
-          id +
-          "` and ask again with `from <address>`.",
-      ].join("\n\n"),
-    };
-  }
+  if (request.state === "awaiting_source")
+    return { requestId: id, reply: await offerSourceLink(ctx, id, user.id) };
   const asked = await askApprovers(ctx, stored);
   return { requestId: id, reply: asked };
+}
+
+/** A one-time link that records the address of the machine it is opened on; returns what to tell the user. */
+export async function offerSourceLink(ctx: AppContext, requestId: string, userId: string): Promise<string> {
+  const token = ctx.newToken();
+  const expiresAt = new Date(ctx.clock.now().getTime() + ctx.settings.sourceLinkTtlMs);
+  await ctx.store.sourceLinks.create({ tokenHash: hashToken(token), requestId, userId, expiresAt });
+  await scheduleTimer(ctx, TimerKind.SourceLinkExpiry, requestId, expiresAt);
+  const minutes = Math.round(ctx.settings.sourceLinkTtlMs / 60_000);
+  return [
+    `${requestId}: open this link **on the machine you will connect from**, within ${minutes} minutes, so I can see its public address: ${ctx.settings.publicBaseUrl}/ip/${token}`,
+    `It works once. If you'd rather type the address, cancel with \`cancel ${requestId}\` and ask again with \`from <address>\`.`,
+  ].join("\n\n");
 }
 
 export function hashToken(token: string): string {

@@ -1,5 +1,5 @@
 /** Undecided requests end: nobody decided in time, or the one-time link was never opened. */
-import { timeout } from "../domain/access-request.ts";
+import { SYSTEM_ACTOR, timeout } from "../domain/access-request.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
@@ -13,22 +13,30 @@ export async function expireUndecided(ctx: AppContext, timer: ClaimedTimer): Pro
     const stored = await loadRecord(ctx, requestId);
     if (!stored) return;
     const { request } = stored.data;
+    // This timer ran before and never completed: that attempt may have timed the request out and
+    // died before the notices. Send them (at least once; a first attempt leaves a decided request alone).
+    if (timer.attempts > 1 && request.state === "timed_out" && request.endedBy === SYSTEM_ACTOR)
+      return afterTimeout(ctx, stored.data, request.source === undefined);
     if (request.state !== "pending" && request.state !== "awaiting_source") return;
     if (linkOnly && request.state !== "awaiting_source") return;
     const moved = timeout(request, ctx.clock.now());
     if (!moved.ok) return;
     const next: RequestRecord = { ...stored.data, request: moved.request };
     if (!(await commit(ctx, stored, next, moved.event))) continue;
-    await cancelTimers(ctx, requestId, UNDECIDED_TIMERS);
-    await replaceCards(ctx, next);
-    await tellRequester(
-      ctx,
-      next,
-      request.state === "awaiting_source"
-        ? `${requestId} ended: the address link was not opened in time. Nothing was opened; ask again when you are at the machine.`
-        : `${requestId} timed out: nobody decided in time. Nothing was opened; ask again, or ping ${request.approval.approvers.join(", ")}.`,
-    );
-    return;
+    return afterTimeout(ctx, next, request.state === "awaiting_source");
   }
   throw new Error(`${requestId} kept changing while timing out`);
+}
+
+async function afterTimeout(ctx: AppContext, record: RequestRecord, noAddress: boolean): Promise<void> {
+  const { request } = record;
+  await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
+  await replaceCards(ctx, record);
+  await tellRequester(
+    ctx,
+    record,
+    noAddress
+      ? `${request.id} ended: the address link was not opened in time. Nothing was opened; ask again when you are at the machine.`
+      : `${request.id} timed out: nobody decided in time. Nothing was opened; ask again, or ping ${request.approval.approvers.join(", ")}.`,
+  );
 }

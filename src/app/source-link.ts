@@ -3,14 +3,14 @@
  * address for the request and sends the request on to the approvers. A reused, expired or unknown
  * link changes nothing; an address the policy would refuse leaves the link usable from another machine.
  */
-import { provideSource } from "../domain/access-request.ts";
+import { provideBreakGlassSource, provideSource } from "../domain/access-request.ts";
 import { clientAddressFromRequest } from "../domain/address.ts";
 import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.ts";
-import { askApprovers, tellRequester } from "./approval-delivery.ts";
+import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext } from "./context.ts";
 import { hashToken } from "./request-access.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
-import { cancelTimers, TimerKind } from "./timer-kinds.ts";
+import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 export interface LinkPage {
   /** HTTP status for the page. */
@@ -80,12 +80,11 @@ export async function useSourceLink(
       title: "Link already used",
       message: "This link was used a moment ago. Nothing changed.",
     };
-  const moved = provideSource(
-    request,
-    { prefix: checked.source.canonical, origin: "link" },
-    { id: link.userId },
-    now,
-  );
+  const source = { prefix: checked.source.canonical, origin: "link" } as const;
+  const moved =
+    request.kind === "break_glass"
+      ? provideBreakGlassSource(request, source, { id: link.userId }, now)
+      : provideSource(request, source, { id: link.userId }, now);
   if (!moved.ok) return { status: 409, title: "Request changed", message: moved.error.message };
   const next: RequestRecord = { ...stored.data, request: moved.request };
   const written = await commit(ctx, stored, next, moved.event);
@@ -96,6 +95,17 @@ export async function useSourceLink(
       message: `${request.id} changed meanwhile (cancelled?). Nothing changed.`,
     };
   await cancelTimers(ctx, request.id, [TimerKind.SourceLinkExpiry]);
+  if (request.kind === "break_glass") {
+    await scheduleTimer(ctx, TimerKind.Grant, request.id, now);
+    ctx.wake();
+    await replaceCards(ctx, next);
+    return {
+      status: 200,
+      title: "Address recorded",
+      message: `${checked.source.canonical} is recorded for the break-glass ${request.id}; the port is opening now. Go back to Teams for the details.`,
+      address: checked.source.canonical,
+    };
+  }
   const reply = await askApprovers(ctx, written);
   await tellRequester(
     ctx,

@@ -1,5 +1,6 @@
 /** Which use case each durable timer runs. One table, used by main.ts and by the tests' harness. */
 import { checkClosure, expireWindow, remindApprovers, warnBeforeExpiry } from "./access-window.ts";
+import { escalateOverdueReview, remindReviewers } from "./break-glass.ts";
 import type { AppContext } from "./context.ts";
 import { executeGrant } from "./grant.ts";
 import { expireUndecided } from "./request-timeouts.ts";
@@ -15,5 +16,7 @@ export function timerHandlers(app: AppContext): Readonly<Record<TimerKind, Timer
     [TimerKind.PreExpiryWarning]: (timer) => warnBeforeExpiry(app, timer),
     [TimerKind.Expiry]: (timer) => expireWindow(app, timer),
     [TimerKind.ClosureCheck]: (timer) => checkClosure(app, timer),
+    [TimerKind.ReviewReminder]: (timer) => remindReviewers(app, timer),
+    [TimerKind.ReviewEscalation]: (timer) => escalateOverdueReview(app, timer),
   };
 }

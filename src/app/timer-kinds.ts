@@ -16,6 +16,10 @@ export const TimerKind = {
   Expiry: "expiry",
   /** Shortly after the end: check in Azure that the port really closed. */
   ClosureCheck: "closure-check",
+  /** Break-glass: half the review time has passed. */
+  ReviewReminder: "review-reminder",
+  /** Break-glass: nobody reviewed in time; escalate to the security channel. */
+  ReviewEscalation: "review-escalation",
 } as const;
 export type TimerKind = (typeof TimerKind)[keyof typeof TimerKind];
 

@@ -43,27 +43,56 @@ export function createTimerRunner(
       new Date(now.getTime() + options.leaseMs),
       options.batch,
     );
-    for (const due of claimed) {
-      const handler = handlers[due.kind];
-      try {
-        if (!handler) throw new Error(`no handler for timer kind ${due.kind}`);
-        await handler(due);
-        await ctx.store.timers.complete(due.id, options.owner);
-      } catch (error) {
-        const delayMs = Math.min(2 ** due.attempts * 1000, 5 * 60_000);
-        ctx.logger.warn(
-          { err: error, timer: due.key, attempts: due.attempts + 1, retryInMs: delayMs },
-          "timer failed; will retry",
-        );
-        await ctx.store.timers.retryLater(
-          due.id,
-          options.owner,
-          new Date(ctx.clock.now().getTime() + delayMs),
-          error instanceof Error ? error.message : String(error),
-        );
+    // Heartbeat: the batch's claims stay ours while the handlers run, however long Azure takes, so
+    // no other process claims (and fires) a timer this one is still firing. A dead process stops
+    // beating and its claims lapse after one lease.
+    const unfinished = new Set(claimed.map((due) => due.id));
+    const heartbeat =
+      claimed.length === 0
+        ? undefined
+        : setInterval(
+            () => {
+              ctx.store.timers
+                .extendLease(
+                  [...unfinished],
+                  options.owner,
+                  new Date(ctx.clock.now().getTime() + options.leaseMs),
+                )
+                .catch((error: unknown) => ctx.logger.warn({ err: error }, "could not extend timer leases"));
+            },
+            Math.max(50, Math.floor(options.leaseMs / 3)),
+          );
+    heartbeat?.unref();
+    try {
+      for (const due of claimed) {
+        await fire(due);
+        unfinished.delete(due.id);
       }
+    } finally {
+      if (heartbeat) clearInterval(heartbeat);
     }
     return claimed.length;
+  }
+
+  async function fire(due: ClaimedTimer): Promise<void> {
+    const handler = handlers[due.kind];
+    try {
+      if (!handler) throw new Error(`no handler for timer kind ${due.kind}`);
+      await handler(due);
+      await ctx.store.timers.complete(due.id, options.owner);
+    } catch (error) {
+      const delayMs = Math.min(2 ** due.attempts * 1000, 5 * 60_000);
+      ctx.logger.warn(
+        { err: error, timer: due.key, attempts: due.attempts + 1, retryInMs: delayMs },
+        "timer failed; will retry",
+      );
+      await ctx.store.timers.retryLater(
+        due.id,
+        options.owner,
+        new Date(ctx.clock.now().getTime() + delayMs),
+        error instanceof Error ? error.message : String(error),
+      );
+    }
   }
 
   function runOnce(): Promise<number> {

@@ -1,13 +1,14 @@
 /**
- * The approval card as a pure function of a request's state (STYLE.md, "Cards"): the template in
- * cards/approval.json holds the layout, this module turns a request into the flat strings it
- * binds. Formatting (durations, UTC times, sentences) happens here so the template's expressions
- * stay plain paths and booleans. No clock, no random ids: the same request and context always
- * give the same JSON, so every copy of the card can be replaced with an identical one.
+ * The approval card and the break-glass card as pure functions of a request's state (STYLE.md,
+ * "Cards"): the templates in cards/approval.json and cards/break-glass.json hold the layout, this
+ * module turns a request into the flat strings they bind. Formatting (durations, UTC times,
+ * sentences) happens here so the template's expressions stay plain paths and booleans. No clock,
+ * no random ids: the same request and context always give the same JSON, so every copy of the
+ * card can be replaced with an identical one.
  *
  * User text is safe in two ways:
  * - Template expressions: adaptivecards-templating parses `${…}` only in the template itself
- *   (Template.prepare runs once, on cards/approval.json); values from the data object are
+ *   (Template.prepare runs once per file in cards/); values from the data object are
  *   returned as they are and never parsed, so a reason of `${$root.requester.upn}` stays literal.
  *   Every bound field is defined (undefined ones would come back as the literal `${path}`).
  * - Markdown: Teams renders markdown in TextBlock and FactSet values, so a reason could smuggle in
@@ -16,10 +17,22 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { type AccessRequest, approvals, type Decision, SYSTEM_ACTOR } from "../domain/access-request.ts";
+import {
+  type AccessRequest,
+  approvals,
+  type Decision,
+  isOpen,
+  type Review,
+  SYSTEM_ACTOR,
+} from "../domain/access-request.ts";
 import { formatDuration } from "../domain/duration.ts";
 
-export const CARD_VERBS = { approve: "portcullis.approve", deny: "portcullis.deny" } as const;
+export const CARD_VERBS = {
+  approve: "portcullis.approve",
+  deny: "portcullis.deny",
+  acknowledge: "portcullis.review.acknowledge",
+  flag: "portcullis.review.flag",
+} as const;
 
 export interface ApprovalCardContext {
   /** The tightest policy/rules limit for this request. */
@@ -37,14 +50,23 @@ const { Template } = createRequire(import.meta.url)("adaptivecards-templating") 
   Template: new (payload: unknown) => CardTemplate;
 };
 
-const template = new Template(
-  JSON.parse(readFileSync(new URL("../../cards/approval.json", import.meta.url), "utf8")) as unknown,
-);
+const template = loadTemplate("approval.json");
+const breakGlassTemplate = loadTemplate("break-glass.json");
+
+function loadTemplate(file: string): CardTemplate {
+  return new Template(
+    JSON.parse(readFileSync(new URL(`../../cards/${file}`, import.meta.url), "utf8")) as unknown,
+  );
+}
 
 export function approvalCard(request: AccessRequest, context: ApprovalCardContext): Record<string, unknown> {
   const pending = request.state === "pending";
-  const card = template.expand({ $root: cardData(request, context, pending) }) as Record<string, unknown>;
   // Every action carries `$when: pending`; a decided card has no actions at all, not an empty list.
+  return expand(template, cardData(request, context, pending));
+}
+
+function expand(cardTemplate: CardTemplate, data: unknown): Record<string, unknown> {
+  const card = cardTemplate.expand({ $root: data }) as Record<string, unknown>;
   if (Array.isArray(card.actions) && card.actions.length === 0) delete card.actions;
   return card;
 }
@@ -53,6 +75,130 @@ export function approvalCard(request: AccessRequest, context: ApprovalCardContex
 export function approvalCardSummary(request: AccessRequest): string {
   const targets = request.targets.map((target) => `${target.vmName} ${portList(target.ports)}`).join(", ");
   return `${request.id}: ${request.requester.name} asks for ${targets} for ${formatDuration(request.durationMs)} — ${outcome(request).headline}`;
+}
+
+// ------------------------------------------------------------------ break-glass
+
+/**
+ * One card for a break-glass grant (issue 5): the broadcast to the security channel and the VM's
+ * approvers, and the review they owe. Acknowledge / Flag (with the `flagNote` input) show only
+ * while the review is "required" — also after the window closed, because the review is owed
+ * regardless; a request without a review gets no review section and no actions.
+ */
+export function breakGlassCard(request: AccessRequest): Record<string, unknown> {
+  return expand(breakGlassTemplate, breakGlassData(request));
+}
+
+/** "BREAK-GLASS R-17: Sam Engineer on web-01 port 22, incident INC-9 — Active — open until … — Review owed by …". */
+export function breakGlassCardSummary(request: AccessRequest): string {
+  const targets = request.targets.map((target) => `${target.vmName} ${portList(target.ports)}`).join(", ");
+  const incident = request.incident?.trim() ? `, incident ${request.incident}` : "";
+  const review = request.review ? ` — ${reviewText(request.review).headline}` : "";
+  return `BREAK-GLASS ${request.id}: ${request.requester.name} on ${targets}${incident} — ${breakGlassOutcome(request).headline}${review}`;
+}
+
+function breakGlassData(request: AccessRequest) {
+  const result = breakGlassOutcome(request);
+  const review = request.review ? reviewText(request.review) : undefined;
+  const until = untilText(request);
+  return {
+    id: request.id,
+    verbs: CARD_VERBS,
+    outcome: { ...result, hasDetail: result.detail !== "" },
+    requester: requesterData(request),
+    targetsLabel: request.targets.length === 1 ? "VM" : "VMs",
+    targets: targetsData(request),
+    source: sourceData(request),
+    until: {
+      text: until.text,
+      weight: until.loud ? "Bolder" : "Default",
+      color: until.loud ? "Attention" : "Default",
+    },
+    incident: textOr(request.incident, "no incident given"),
+    reason: textOr(request.reason, "no reason given"),
+    review: review
+      ? {
+          present: true,
+          required: request.review?.state === "required",
+          style: review.style,
+          headline: review.headline,
+          detail: review.detail,
+          hasDetail: review.detail !== "",
+        }
+      : { present: false, required: false, style: "default", headline: "", detail: "", hasDetail: false },
+  };
+}
+
+/** The approval card's outcome for what break-glass shares; no approval step to wait for. */
+function breakGlassOutcome(request: AccessRequest): Outcome {
+  switch (request.state) {
+    case "pending":
+    case "approved":
+    case "scheduled":
+      return {
+        headline: "Opening — granted at once, waiting for Azure",
+        detail: "",
+        style: "warning",
+      };
+    default:
+      return outcome(request);
+  }
+}
+
+function untilText(request: AccessRequest): { text: string; loud: boolean } {
+  if (request.state === "failed") {
+    return { text: `NOT opened: ${request.failure?.message ?? "Azure refused the request."}`, loud: true };
+  }
+  if (request.grant) {
+    const end = utc(request.grant.endTimeUtc);
+    return {
+      text:
+        request.state === "revoked" && request.endedAt
+          ? `${end} (closed early at ${utc(request.endedAt)})`
+          : end,
+      loud: false,
+    };
+  }
+  return { text: isOpen(request) ? "opening…" : "never opened", loud: false };
+}
+
+function reviewText(review: Review): Outcome {
+  const at = review.at === undefined ? "" : ` at ${utc(review.at)}`;
+  switch (review.state) {
+    case "required":
+      return {
+        headline: `Review owed by ${utc(review.dueAt)}: an approver must acknowledge or flag`,
+        detail:
+          "Acknowledge if this access was justified; Flag, with a note, if something was wrong. If nobody reviews it in time, it is escalated to the security channel.",
+        style: "warning",
+      };
+    case "acknowledged":
+      return { headline: `Reviewed: acknowledged by ${reviewer(review)}${at}`, detail: "", style: "good" };
+    case "flagged":
+      return {
+        headline: `Flagged by ${reviewer(review)}${at}: ${review.note?.trim() ? review.note : "no note given"}`,
+        detail: "",
+        style: "attention",
+      };
+    case "escalated":
+      return {
+        headline: `Review overdue — escalated to the security channel${at}`,
+        detail: `It was due by ${utc(review.dueAt)}.`,
+        style: "attention",
+      };
+  }
+}
+
+/** "Alice Owner (alice@contoso.com)", or whichever of the two is known, else the object id. */
+function reviewer(review: Review): string {
+  if (review.byName !== undefined && review.byUpn !== undefined) return `${review.byName} (${review.byUpn})`;
+  return review.byName ?? review.byUpn ?? review.byId ?? "an approver";
+}
+
+function textOr(value: string | undefined, missing: string): { text: string; missing: boolean } {
+  return value !== undefined && value.trim() !== ""
+    ? { text: value, missing: false }
+    : { text: missing, missing: true };
 }
 
 // ------------------------------------------------------------------ binding data
@@ -67,26 +213,10 @@ function cardData(request: AccessRequest, context: ApprovalCardContext, pending:
     outcome: { ...result, hasDetail: result.detail !== "" },
     hasRiskFlags: context.riskFlags.length > 0,
     riskFlags: context.riskFlags.map((flag) => ({ code: flag.code, message: flag.message })),
-    requester: {
-      name: request.requester.name,
-      hasUpn: request.requester.upn !== undefined,
-      upn: request.requester.upn === undefined ? "" : ` (${request.requester.upn})`,
-    },
+    requester: requesterData(request),
     targetsLabel: request.targets.length === 1 ? "VM" : "VMs",
-    targets: request.targets.map((target) => ({
-      vm: target.vmName,
-      resourceGroup: target.resourceGroup,
-      ports: targetPorts(target),
-    })),
-    source: request.source
-      ? {
-          address: request.source.prefix,
-          origin:
-            request.source.origin === "typed"
-              ? " — typed with “from” by the requester"
-              : " — recorded by the one-time link on the requester's machine",
-        }
-      : { address: "not known yet", origin: " — waiting for the requester to open the one-time link" },
+    targets: targetsData(request),
+    source: sourceData(request),
     duration: formatDuration(request.durationMs),
     ends: endsText(request),
     reason:
@@ -100,6 +230,34 @@ function cardData(request: AccessRequest, context: ApprovalCardContext, pending:
       note: request.approval.note ?? "",
     },
   };
+}
+
+function requesterData(request: AccessRequest) {
+  return {
+    name: request.requester.name,
+    hasUpn: request.requester.upn !== undefined,
+    upn: request.requester.upn === undefined ? "" : ` (${request.requester.upn})`,
+  };
+}
+
+function sourceData(request: AccessRequest) {
+  return request.source
+    ? {
+        address: request.source.prefix,
+        origin:
+          request.source.origin === "typed"
+            ? " — typed with “from” by the requester"
+            : " — recorded by the one-time link on the requester's machine",
+      }
+    : { address: "not known yet", origin: " — waiting for the requester to open the one-time link" };
+}
+
+function targetsData(request: AccessRequest) {
+  return request.targets.map((target) => ({
+    vm: target.vmName,
+    resourceGroup: target.resourceGroup,
+    ports: targetPorts(target),
+  }));
 }
 
 type OutcomeStyle = "accent" | "good" | "attention" | "warning" | "emphasis";

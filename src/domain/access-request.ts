@@ -120,6 +120,24 @@ export interface AccessRequest {
   /** When the request reached a final state, and who moved it there. */
   readonly endedAt?: string;
   readonly endedBy?: string;
+  /** "break_glass": on-call access granted at once, with a review owed afterwards (break-glass.ts). */
+  readonly kind?: "normal" | "break_glass";
+  /** Break-glass only: the incident reference, e.g. "INC-9". */
+  readonly incident?: string;
+  /** Break-glass only: the review an approver owes. */
+  readonly review?: Review;
+}
+
+export interface Review {
+  readonly state: "required" | "acknowledged" | "flagged" | "escalated";
+  /** ISO 8601: when the review is due. */
+  readonly dueAt: string;
+  readonly byId?: string;
+  readonly byUpn?: string;
+  readonly byName?: string;
+  readonly at?: string;
+  /** Flag only: what the reviewer found wrong. */
+  readonly note?: string;
 }
 
 export type RequestEventType =
@@ -133,6 +151,10 @@ export type RequestEventType =
   | "request.cancelled"
   | "request.timed_out"
   | "request.expired"
+  | "request.break_glass"
+  | "review.acknowledged"
+  | "review.flagged"
+  | "review.escalated"
   | "request.revoked";
 
 /** Shaped like the store's AuditEvent so the app can append it as is. */
@@ -433,6 +455,158 @@ export function revoke(
       by: isRequester(request, actor) ? "requester" : "approver",
       reason: options.reason ?? null,
     }),
+  );
+}
+
+// ------------------------------------------------------------------ break-glass
+
+export interface NewBreakGlass {
+  readonly id: string;
+  readonly requester: Requester;
+  readonly targets: readonly Target[];
+  readonly source?: RequestSource;
+  readonly durationMs: number;
+  readonly reason: string;
+  readonly incident: string;
+  /** Who owes the review (the VMs' approvers, requester removed). */
+  readonly reviewers: readonly string[];
+  readonly reviewDueAt: Date;
+}
+
+/**
+ * On-call access: no approval first. It enters `approved` (or `awaiting_source` without an
+ * address) so the normal grant path opens it, and it owes a review from the start.
+ */
+export function createBreakGlass(
+  input: NewBreakGlass,
+  at: Date,
+): { request: AccessRequest; event: RequestEvent } {
+  const request: AccessRequest = {
+    id: input.id,
+    kind: "break_glass",
+    state: input.source === undefined ? "awaiting_source" : "approved",
+    requester: input.requester,
+    targets: input.targets,
+    ...(input.source === undefined ? {} : { source: input.source }),
+    durationMs: input.durationMs,
+    reason: input.reason,
+    incident: input.incident,
+    createdAt: at.toISOString(),
+    approval: { approvers: input.reviewers, required: 0 },
+    decisions: [],
+    review: { state: "required", dueAt: input.reviewDueAt.toISOString() },
+  };
+  return {
+    request,
+    event: event("request.break_glass", request, input.requester.id, at, {
+      incident: input.incident,
+      reason: input.reason,
+      targets: request.targets.map((target) => ({ vmId: target.vmId, ports: target.ports })),
+      source: request.source ?? null,
+      durationMs: request.durationMs,
+      reviewers: input.reviewers,
+    }),
+  };
+}
+
+/** A break-glass request whose address arrived by the link goes straight to `approved`. */
+export function provideBreakGlassSource(
+  request: AccessRequest,
+  source: RequestSource,
+  actor: Actor,
+  at: Date,
+): Transition {
+  const moved_ = provideSource(request, source, actor, at);
+  if (!moved_.ok || request.kind !== "break_glass") return moved_;
+  const next: AccessRequest = { ...moved_.request, state: "approved" };
+  return moved(next, { ...moved_.event, payload: { ...moved_.event.payload, state: "approved" } });
+}
+
+/** An approver looked at the break-glass and found it fine. */
+export function acknowledgeReview(request: AccessRequest, actor: Actor, at: Date): Transition {
+  return review(request, actor, at, "acknowledged");
+}
+
+/** An approver found something wrong; the note goes into the weekly evidence. */
+export function flagReview(request: AccessRequest, actor: Actor, at: Date, note: string): Transition {
+  const trimmed = note.trim();
+  if (trimmed === "") {
+    return refuse(
+      request,
+      ErrorCode.ReasonRequired,
+      `Flagging ${request.id} needs a note saying what was wrong.`,
+    );
+  }
+  return review(request, actor, at, "flagged", trimmed);
+}
+
+/** Nobody reviewed in time: the security channel takes it from here. */
+export function escalateReview(request: AccessRequest, at: Date): Transition {
+  if (request.review?.state !== "required") {
+    return illegal(request, `${request.id} has no review outstanding.`);
+  }
+  const next: AccessRequest = {
+    ...request,
+    review: { ...request.review, state: "escalated", at: at.toISOString() },
+  };
+  return moved(next, event("review.escalated", next, SYSTEM_ACTOR, at, { dueAt: request.review.dueAt }));
+}
+
+function review(
+  request: AccessRequest,
+  actor: Actor,
+  at: Date,
+  state: "acknowledged" | "flagged",
+  note?: string,
+): Transition {
+  const current = request.review;
+  if (current === undefined)
+    return illegal(request, `${request.id} is not a break-glass request; there is nothing to review.`);
+  if (current.state === "acknowledged" || current.state === "flagged") {
+    return {
+      ok: false,
+      error: {
+        code: ErrorCode.AlreadyDecided,
+        message: `${request.id} was already ${current.state} by ${current.byUpn ?? current.byName ?? current.byId ?? "an approver"}${current.at ? ` at ${clockTime(current.at)}` : ""}.`,
+        state: request.state,
+      },
+    };
+  }
+  if (isRequester(request, actor)) {
+    return refuse(
+      request,
+      ErrorCode.SelfApproval,
+      `You broke glass on ${request.id}, so you cannot review it; ${listApprovers(request.approval.approvers)} can.`,
+    );
+  }
+  if (!isListed(request.approval.approvers, actor)) {
+    return refuse(
+      request,
+      ErrorCode.NotApprover,
+      `Only ${listApprovers(request.approval.approvers)} can review ${request.id}.`,
+    );
+  }
+  const next: AccessRequest = {
+    ...request,
+    review: {
+      ...current,
+      state,
+      byId: actor.id,
+      ...(actor.upn === undefined ? {} : { byUpn: actor.upn.toLowerCase() }),
+      ...(actor.name === undefined ? {} : { byName: actor.name }),
+      at: at.toISOString(),
+      ...(note === undefined ? {} : { note }),
+    },
+  };
+  return moved(
+    next,
+    event(
+      state === "acknowledged" ? "review.acknowledged" : "review.flagged",
+      next,
+      actor.id,
+      at,
+      note === undefined ? {} : { note },
+    ),
   );
 }
 

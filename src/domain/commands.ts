@@ -29,7 +29,18 @@ export type Command =
   | RequestCommand
   | { readonly kind: "status" }
   | { readonly kind: "done"; readonly requestId?: string }
-  | { readonly kind: "cancel"; readonly requestId: string };
+  | { readonly kind: "cancel"; readonly requestId: string }
+  | BreakGlassCommand;
+
+/** `break-glass web-01 INC-9 [from <ip>] [for <duration>] <reason…>`: on-call access now. */
+export interface BreakGlassCommand {
+  readonly kind: "break_glass";
+  readonly vm: string;
+  readonly incident: string;
+  readonly reason: string;
+  readonly durationMs?: number;
+  readonly source?: { readonly text: string };
+}
 
 export type ParseResult =
   | { readonly ok: true; readonly command: Command }
@@ -90,11 +101,17 @@ export const COMMAND_HELP: readonly {
     example: "policy web-01",
     summary: "a VM's JIT rules (port, protocol, allowed sources, max duration) and open requests",
   },
+  {
+    verb: "break-glass",
+    usage: "break-glass <vm> <incident> [from <ip>] [for <duration>] <reason…>",
+    example: "break-glass db-01 INC-9 database down, owner asleep",
+    summary: "on-call only: access now without waiting; everyone is told and a review is owed (also `bg`)",
+  },
   { verb: "help", usage: "help", example: "help", summary: "this list" },
 ];
 
 /** Verbs of the grammar that this release does not serve yet; answered honestly rather than guessed at. */
-const PLANNED_VERBS = new Set(["extend", "break-glass", "bg", "audit", "doctor"]);
+const PLANNED_VERBS = new Set(["extend", "audit", "doctor"]);
 
 const KNOWN_VERBS = COMMAND_HELP.map((entry) => entry.verb);
 
@@ -155,6 +172,10 @@ export function parseCommand(text: string): ParseResult {
         ? fail(`\`done\` takes one request id, e.g. \`done R-17\`; I read "${clip(rest.join(" "))}".`)
         : ok({ kind: "done", requestId: id });
     }
+    case "break-glass":
+    case "breakglass":
+    case "bg":
+      return parseBreakGlass(restTokens, text);
     case "cancel": {
       if (rest.length === 0)
         return fail("Which request? Type `cancel <request>`, e.g. `cancel R-17`; `status` lists yours.");
@@ -350,6 +371,66 @@ function parsePorts(
     ports.add(port);
   }
   return { ok: true, ports: [...ports].sort((a, b) => a - b) };
+}
+
+/** Incident references as on-call tools write them: INC-9, INC9, PD-1234, #4211. */
+const INCIDENT = /^(?:[A-Za-z]{1,12}-?\d{1,12}|#\d{1,12})$/;
+
+function parseBreakGlass(tokens: readonly Token[], text: string): ParseResult {
+  const usage = "Type `break-glass <vm> <incident> <reason…>`, e.g. `break-glass db-01 INC-9 database down`.";
+  const [vmToken, incidentToken, ...rest] = tokens;
+  if (vmToken === undefined) return fail(`Which VM? ${usage}`);
+  if (!isVmName(vmToken.text)) return fail(notAVmName(vmToken.text));
+  if (incidentToken === undefined || !INCIDENT.test(incidentToken.text)) {
+    return fail(
+      `Break-glass needs an incident reference right after the VM name (like INC-9 or #4211)${incidentToken ? `; "${clip(incidentToken.text)}" is not one` : ""}. ${usage}`,
+    );
+  }
+  let index = 0;
+  let durationMs: number | undefined;
+  let source: { text: string } | undefined;
+  while (index < rest.length) {
+    const keyword = rest[index]?.text.toLowerCase();
+    const value = rest[index + 1]?.text;
+    if (keyword === "for") {
+      if (value === undefined || durationMs !== undefined)
+        return fail(`\`for\` needs one duration, e.g. \`for 30m\`. ${usage}`);
+      const parsed = parseUserDuration(value);
+      if (!parsed.ok) return fail(parsed.message);
+      durationMs = parsed.ms;
+    } else if (keyword === "from") {
+      if (value === undefined || source !== undefined)
+        return fail(`\`from\` needs one address, e.g. \`from 203.0.113.7\`. ${usage}`);
+      const parsed = parseSourcePrefix(value);
+      if (!parsed.ok) return fail(parsed.message);
+      source = { text: value };
+    } else {
+      break;
+    }
+    index += 2;
+  }
+  const reasonStart = rest[index];
+  const reason = reasonStart
+    ? text
+        .slice(reasonStart.start)
+        .replace(/^because\s+/i, "")
+        .replace(/\s+/g, " ")
+        .trim()
+    : "";
+  if (reason === "")
+    return fail(`Break-glass needs a reason after the incident, for everyone who will be told. ${usage}`);
+  if (reason.length > MAX_REASON_LENGTH)
+    return fail(
+      `Keep the reason under ${MAX_REASON_LENGTH} characters; put the details in ${incidentToken.text}.`,
+    );
+  return ok({
+    kind: "break_glass",
+    vm: vmToken.text,
+    incident: incidentToken.text.toUpperCase(),
+    reason,
+    ...(durationMs === undefined ? {} : { durationMs }),
+    ...(source === undefined ? {} : { source }),
+  });
 }
 
 function strayWord(word: string, after: string, verb: RequestVerb, example: string): string {

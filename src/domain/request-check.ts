@@ -263,7 +263,7 @@ function clashOf(
   return undefined;
 }
 
-function toTarget(vm: VmWithJit, policy: VmPolicy, rules: readonly PortRule[]): Target {
+export function toTarget(vm: VmWithJit, policy: VmPolicy, rules: readonly PortRule[]): Target {
   const connectAddress = policy.publicIpAddress ?? vm.connectAddress;
   const mappedPorts = rules
     .filter((rule) => rule.mappedPort !== undefined)

@@ -62,7 +62,16 @@ const settingsShape = {
   breakGlass: z
     .object({
       users: z.array(principal).default([]),
+      /** Entra groups: kept for a directory or paging adapter (PagerDuty, Opsgenie); not resolved yet. */
       groups: z.array(z.string().trim().min(1)).default([]),
+      /** Cap on a break-glass window, never above the JIT rule's own maximum. Default 1 h. */
+      maxDuration: durationText(DAY).optional(),
+      /** Break-glass grants one person may take in 24 h. Default 3. */
+      perUserPerDay: z.number().int().min(1).max(100).optional(),
+      /** Break-glass grants one VM may get in 24 h. Default 5. */
+      perVmPerDay: z.number().int().min(1).max(100).optional(),
+      /** How long an approver has to acknowledge or flag the review. Default 4 h. */
+      reviewTimeout: durationText(7 * DAY).optional(),
     })
     .strict()
     .optional(),
@@ -287,6 +296,40 @@ export function breakGlassRoster(
   return {
     users: dedupe(layers.flatMap((layer) => layer.breakGlass?.users ?? [])),
     groups: dedupe(layers.flatMap((layer) => layer.breakGlass?.groups ?? [])),
+  };
+}
+
+export const BREAK_GLASS_DEFAULTS = {
+  maxDurationMs: HOUR,
+  perUserPerDay: 3,
+  perVmPerDay: 5,
+  reviewTimeoutMs: 4 * HOUR,
+} as const;
+
+export interface BreakGlassSettings {
+  readonly users: readonly string[];
+  readonly groups: readonly string[];
+  readonly maxDurationMs: number;
+  readonly perUserPerDay: number;
+  readonly perVmPerDay: number;
+  readonly reviewTimeoutMs: number;
+}
+
+/** The roster and limits that apply to a VM: users add up across scopes; the most specific limit wins. */
+export function breakGlassSettings(subject: ApprovalSubject, rules: ApprovalRules): BreakGlassSettings {
+  const layers = matchingSettings(subject, rules).map((layer) => layer.breakGlass);
+  const last = <K extends "maxDuration" | "perUserPerDay" | "perVmPerDay" | "reviewTimeout">(key: K) =>
+    layers.reduce<NonNullable<Settings["breakGlass"]>[K] | undefined>(
+      (found, layer) => layer?.[key] ?? found,
+      undefined,
+    );
+  const roster = breakGlassRoster(subject, rules);
+  return {
+    ...roster,
+    maxDurationMs: last("maxDuration") ?? BREAK_GLASS_DEFAULTS.maxDurationMs,
+    perUserPerDay: last("perUserPerDay") ?? BREAK_GLASS_DEFAULTS.perUserPerDay,
+    perVmPerDay: last("perVmPerDay") ?? BREAK_GLASS_DEFAULTS.perVmPerDay,
+    reviewTimeoutMs: last("reviewTimeout") ?? BREAK_GLASS_DEFAULTS.reviewTimeoutMs,
   };
 }
 

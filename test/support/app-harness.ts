@@ -100,7 +100,7 @@ export async function startHarness(options: { readonly start?: string } = {}): P
   const rules = parseApprovalRules(rulesJson);
   if (!rules.ok) throw new Error(rules.message);
   const notifier = new RecordingNotifier();
-  const logger = pino({ level: "silent" });
+  const logger = pino({ level: process.env.HARNESS_LOG ?? "silent" });
   let tokens = 0;
   const app: AppContext = {
     gateway: createJitGateway({
@@ -109,6 +109,8 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       clock,
       logger,
       reconcileDelaysMs: [0],
+      // The SDK's retry policy as shipped, with short pauses: the tests move the injected clock, not real time.
+      retryOptions: { retryDelayInMs: 20, maxRetryDelayInMs: 200 },
     }),
     store,
     notifier,
@@ -124,6 +126,8 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       securityConversationKey: "conversation:security",
       preExpiryWarningMs: 10 * 60_000,
       closureCheckDelayMs: 2 * 60_000,
+      breakGlassUsers: [],
+      breakGlassRunbookUrl: "https://wiki.example.com/runbooks/jit-break-glass",
     },
     newToken: () => `token-${++tokens}`,
     wake: () => undefined,

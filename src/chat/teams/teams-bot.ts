@@ -7,6 +7,7 @@ import { type AdaptiveCard, Application, type TeamsAdapter, type TurnState } fro
 import { ActivityTypes, TeamsInfo, TurnContext } from "botbuilder";
 import { finishAccess } from "../../app/access-window.ts";
 import { showPendingTo } from "../../app/approval-delivery.ts";
+import { breakGlass, reviewBreakGlass } from "../../app/break-glass.ts";
 import type { AppContext, ChatUser } from "../../app/context.ts";
 import { decide } from "../../app/decide.ts";
 import { listVms, showPolicy } from "../../app/fleet.ts";
@@ -15,7 +16,7 @@ import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
 import { type Command, parseCommand } from "../../domain/commands.ts";
 import { asPortcullisError } from "../../domain/errors.ts";
-import { approvalCard, CARD_VERBS } from "../cards.ts";
+import { approvalCard, breakGlassCard, CARD_VERBS } from "../cards.ts";
 import { helpText, policyText, vmsText } from "../replies.ts";
 import { teamsText } from "./teams-text.ts";
 
@@ -100,6 +101,8 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         return cancelRequest(ctx, await chatUser(context, ctx), command.requestId);
       case "done":
         return finishAccess(ctx, await chatUser(context, ctx), command.requestId);
+      case "break_glass":
+        return breakGlass(ctx, await chatUser(context, ctx), command);
     }
   }
 
@@ -124,6 +127,29 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         } catch (error) {
           const coded = asPortcullisError(error);
           logger.warn({ err: coded, cause: coded.cause, requestId }, "decision failed");
+          return coded.userMessage;
+        }
+      },
+    );
+  }
+
+  for (const [verb, kind] of [
+    [CARD_VERBS.acknowledge, "acknowledge"],
+    [CARD_VERBS.flag, "flag"],
+  ] as const) {
+    app.adaptiveCards.actionExecute<{ requestId?: unknown; flagNote?: unknown }>(
+      verb,
+      async (context, _state, data) => {
+        const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+        if (!requestId) return "This card is missing its request id.";
+        const note = typeof data.flagNote === "string" ? data.flagNote : undefined;
+        try {
+          const result = await reviewBreakGlass(ctx, await chatUser(context, ctx), requestId, kind, note);
+          if (result.outcome !== "decided" || !result.record) return teamsText(result.message);
+          return breakGlassCard(result.record.request) as unknown as AdaptiveCard;
+        } catch (error) {
+          const coded = asPortcullisError(error);
+          logger.warn({ err: coded, cause: coded.cause, requestId }, "review failed");
           return coded.userMessage;
         }
       },

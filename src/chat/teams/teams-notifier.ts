@@ -21,12 +21,19 @@ import type {
   OutboundMessage,
   Recipient,
 } from "../../app/ports.ts";
-import { approvalCard, approvalCardSummary } from "../cards.ts";
+import { approvalCard, approvalCardSummary, breakGlassCard, breakGlassCardSummary } from "../cards.ts";
 import { teamsText } from "./teams-text.ts";
 
 export function toActivity(message: OutboundMessage): Partial<Activity> {
   if (message.kind === "text")
     return { type: ActivityTypes.Message, text: teamsText(message.text), textFormat: "markdown" };
+  if (message.kind === "break-glass") {
+    return {
+      type: ActivityTypes.Message,
+      summary: breakGlassCardSummary(message.request),
+      attachments: [CardFactory.adaptiveCard(breakGlassCard(message.request))],
+    };
+  }
   return {
     type: ActivityTypes.Message,
     summary: approvalCardSummary(message.request),

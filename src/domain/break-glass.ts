@@ -1,0 +1,105 @@
+/**
+ * Who may break glass, and what they get: the on-call roster, the same VM / port / address checks
+ * as a normal request, a shorter cap, an incident reference, and rate limits per person and per VM.
+ * Pure: counts of recent break-glass grants come in from the store.
+ */
+
+import type { RequestSource, Target } from "./access-request.ts";
+import type { AddressCheckOptions } from "./address.ts";
+import { formatDuration, parseIsoDuration } from "./duration.ts";
+import { checkSourceForTargets, toTarget } from "./request-check.ts";
+import type { BreakGlassSettings } from "./rules.ts";
+import type { VmWithJit } from "./vm.ts";
+
+export interface BreakGlassCheckInput {
+  readonly vm: VmWithJit;
+  readonly durationMs?: number;
+  readonly source?: { readonly text: string };
+  readonly requesterUpn: string;
+  readonly settings: BreakGlassSettings;
+  /** BREAK_GLASS_USERS: the simplest roster, for every VM. */
+  readonly extraRoster: readonly string[];
+  /** Break-glass grants in the last 24 h: by this person, and on this VM. */
+  readonly recentByUser: number;
+  readonly recentOnVm: number;
+  readonly addressOptions?: AddressCheckOptions;
+}
+
+export type BreakGlassCheck =
+  | {
+      readonly ok: true;
+      readonly target: Target;
+      readonly durationMs: number;
+      readonly source?: RequestSource;
+    }
+  | {
+      readonly ok: false;
+      readonly code: "not_on_call" | "refused" | "rate_limited";
+      readonly message: string;
+    };
+
+export function isOnCall(upn: string, settings: BreakGlassSettings, extraRoster: readonly string[]): boolean {
+  const me = upn.toLowerCase();
+  return settings.users.includes(me) || extraRoster.includes(me);
+}
+
+export function checkBreakGlass(input: BreakGlassCheckInput): BreakGlassCheck {
+  const { vm, settings } = input;
+  if (!isOnCall(input.requesterUpn, settings, input.extraRoster)) {
+    return {
+      ok: false,
+      code: "not_on_call",
+      message: `You are not on the on-call roster for ${vm.ref.name}, so you cannot break glass. Ask for access the normal way — \`ssh ${vm.ref.name} because …\` — and an owner approves it.`,
+    };
+  }
+  if (vm.jit.kind !== "configured") {
+    const why = vm.jit.kind === "not_configured" ? "JIT is not configured on it" : "JIT does not support it";
+    return {
+      ok: false,
+      code: "refused",
+      message: `${vm.ref.name} cannot be opened by JIT: ${why} (${vm.jit.reason}).`,
+    };
+  }
+  if (input.recentByUser >= settings.perUserPerDay) {
+    return {
+      ok: false,
+      code: "rate_limited",
+      message: `You have broken glass ${input.recentByUser} times in the last 24 h, the most the rules allow (${settings.perUserPerDay}). Ask an approver, or the security team, for access the normal way.`,
+    };
+  }
+  if (input.recentOnVm >= settings.perVmPerDay) {
+    return {
+      ok: false,
+      code: "rate_limited",
+      message: `${vm.ref.name} has had ${input.recentOnVm} break-glass grants in the last 24 h, the most the rules allow (${settings.perVmPerDay}). Ask an approver for access the normal way.`,
+    };
+  }
+  const policy = vm.jit.policy;
+  const port = vm.osType === "Windows" ? 3389 : 22;
+  const rule = policy.rules.find((candidate) => candidate.number === port);
+  if (!rule) {
+    const ports = policy.rules.map((candidate) => candidate.number).join(", ");
+    return {
+      ok: false,
+      code: "refused",
+      message: `${vm.ref.name}'s JIT policy does not cover port ${port} (it covers ${ports}).`,
+    };
+  }
+  const policyMax = parseIsoDuration(rule.maxRequestAccessDuration) ?? settings.maxDurationMs;
+  const cap = Math.min(settings.maxDurationMs, policyMax);
+  const durationMs = input.durationMs ?? cap;
+  if (durationMs > cap) {
+    return {
+      ok: false,
+      code: "refused",
+      message: `Break-glass on ${vm.ref.name} lasts at most ${formatDuration(cap)}; ask for \`for ${Math.floor(cap / 60_000)}m\` or less.`,
+    };
+  }
+  let source: RequestSource | undefined;
+  if (input.source) {
+    const checked = checkSourceForTargets(input.source.text, [{ vm, rules: [rule] }], input.addressOptions);
+    if (!checked.ok) return { ok: false, code: "refused", message: checked.message };
+    source = { prefix: checked.source.canonical, origin: "typed" };
+  }
+  return { ok: true, target: toTarget(vm, policy, [rule]), durationMs, ...(source ? { source } : {}) };
+}

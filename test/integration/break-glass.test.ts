@@ -1,0 +1,248 @@
+/**
+ * Break-glass on real parts (store, simulator through the SDK) and the injected clock: who may,
+ * what they get, who is told, the review that is owed, and what happens when Azure says no.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { breakGlass, reviewBreakGlass } from "../../src/app/break-glass.ts";
+import type { ChatUser } from "../../src/app/context.ts";
+import type { RequestRecord } from "../../src/app/request-record.ts";
+import { type BreakGlassCommand, parseCommand } from "../../src/domain/commands.ts";
+import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+// On the roster in env/rules.json (defaults.breakGlass.users).
+const olive: ChatUser = {
+  id: "aad-olive",
+  upn: "olive@contoso.com",
+  name: "Olive Oncall",
+  conversationKey: "user:aad-olive",
+};
+
+let h: Harness;
+beforeEach(async () => {
+  h = await startHarness();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+function bg(text: string): BreakGlassCommand {
+  const parsed = parseCommand(text);
+  if (!parsed.ok || parsed.command.kind !== "break_glass")
+    throw new Error(`not break-glass: ${text} (${parsed.ok ? parsed.command.kind : parsed.message})`);
+  return parsed.command;
+}
+
+function idIn(text: string): string {
+  const id = /R-\d+/.exec(text)?.[0];
+  if (!id) throw new Error(`no request id in: ${text}`);
+  return id;
+}
+
+async function record(id: string): Promise<RequestRecord | undefined> {
+  return (await h.store.requests.get<RequestRecord>(id))?.data;
+}
+
+describe("breaking glass", () => {
+  it("on the roster: open at once for the on-call's address, capped at 1 h, security channel and owners told", async () => {
+    const reply = await breakGlass(
+      h.app,
+      olive,
+      bg("break-glass web-01 INC-9 from 203.0.113.7 database down, owner asleep"),
+    );
+    const id = idIn(reply);
+    expect(reply).toContain(
+      `${id} BREAK-GLASS on web-01 for INC-9: opening port 22 for 203.0.113.7 now, for 1 h`,
+    );
+    await h.settle();
+    expect((await record(id))?.request.state).toBe("active");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+    expect(await h.probe("198.51.100.1", "web-01", 22)).toBe(false);
+    const end = Date.parse((await record(id))?.request.grant?.endTimeUtc ?? "");
+    expect(end - h.clock.now().getTime()).toBe(HOUR);
+
+    const broadcast = h.notifier.sent.filter((entry) => entry.message.kind === "break-glass");
+    expect(broadcast.map((entry) => entry.to).sort()).toEqual([
+      "conversation:security",
+      "user:alice@contoso.com",
+      "user:bob@contoso.com",
+    ]);
+    const notice = h.notifier.textsTo("olive@contoso.com").join("\n");
+    expect(notice).toContain(`${id} is open for 203.0.113.7`);
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types).toEqual(["request.break_glass", "request.activated"]);
+  });
+
+  it("not on the roster: refused, audited, pointed at the normal flow, nothing opened", async () => {
+    const reply = await breakGlass(h.app, sam, bg("bg web-01 INC-9 from 203.0.113.7 need in"));
+    expect(reply).toContain("not on the on-call roster");
+    expect(reply).toContain("`ssh web-01 because");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    const refused = (await h.store.audit.list()).filter((event) => event.type === "break_glass.refused");
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({
+      actorId: sam.id,
+      payload: { code: "not_on_call", incident: "INC-9" },
+    });
+  });
+
+  it("BREAK_GLASS_USERS also counts as the roster", async () => {
+    const app = { ...h.app, settings: { ...h.app.settings, breakGlassUsers: ["sam@contoso.com"] } };
+    const reply = await breakGlass(app, sam, bg("bg web-01 INC-10 from 203.0.113.8 need in"));
+    expect(reply).toContain("BREAK-GLASS on web-01");
+  });
+
+  it("longer than the cap: refused with the maximum", async () => {
+    const reply = await breakGlass(
+      h.app,
+      olive,
+      bg("break-glass web-01 INC-9 from 203.0.113.7 for 2h database down"),
+    );
+    expect(reply).toBe("Break-glass on web-01 lasts at most 1 h; ask for `for 60m` or less.");
+  });
+
+  it("a fourth break-glass by the same person within 24 h is refused; a day later it is allowed again", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(await breakGlass(h.app, olive, bg(`bg web-01 INC-${i} from 203.0.113.7 still down`))).toContain(
+        "BREAK-GLASS",
+      );
+    }
+    expect(await breakGlass(h.app, olive, bg("bg web-01 INC-4 from 203.0.113.7 still down"))).toContain(
+      "You have broken glass 3 times in the last 24 h",
+    );
+    h.clock.advance(24 * HOUR + MINUTE);
+    expect(await breakGlass(h.app, olive, bg("bg web-01 INC-5 from 203.0.113.7 down again"))).toContain(
+      "BREAK-GLASS",
+    );
+  });
+
+  it("the per-VM limit holds across people", async () => {
+    const crowd = ["a", "b", "c", "d", "e", "f"].map((n) => `${n}@contoso.com`);
+    const app = { ...h.app, settings: { ...h.app.settings, breakGlassUsers: crowd } };
+    for (const [i, upn] of crowd.slice(0, 5).entries()) {
+      const user = { id: `aad-${i}`, upn, name: upn, conversationKey: `user:aad-${i}` };
+      expect(await breakGlass(app, user, bg(`bg web-01 INC-${i} from 203.0.113.${i + 1} down`))).toContain(
+        "BREAK-GLASS",
+      );
+    }
+    const sixth = { id: "aad-6", upn: "f@contoso.com", name: "F", conversationKey: "user:aad-6" };
+    expect(await breakGlass(app, sixth, bg("bg web-01 INC-6 from 203.0.113.9 down"))).toContain(
+      "web-01 has had 5 break-glass grants",
+    );
+  });
+});
+
+describe("the review", () => {
+  it("an approver acknowledges: the card is replaced for everyone and no reminder follows", async () => {
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    await h.settle();
+    expect((await reviewBreakGlass(h.app, olive, id, "acknowledge")).message).toContain(
+      "you cannot review it",
+    );
+    const result = await reviewBreakGlass(h.app, alice, id, "acknowledge");
+    expect(result.outcome).toBe("decided");
+    expect((await record(id))?.request.review).toMatchObject({
+      state: "acknowledged",
+      byUpn: "alice@contoso.com",
+    });
+    const updated = h.notifier.updates.filter(
+      (u) => u.message.kind === "break-glass" && u.message.request.review?.state === "acknowledged",
+    );
+    expect(updated.map((u) => u.handle.conversationKey).sort()).toEqual([
+      "conversation:security",
+      "user:alice@contoso.com",
+      "user:bob@contoso.com",
+    ]);
+    expect((await reviewBreakGlass(h.app, alice, id, "flag", "late")).message).toContain(
+      "already acknowledged by alice@contoso.com",
+    );
+    h.clock.advance(5 * HOUR);
+    await h.settle();
+    expect(
+      h.notifier.textsTo("alice@contoso.com").some((text) => text.startsWith("Reminder: the break-glass")),
+    ).toBe(false);
+  });
+
+  it("a flag needs a note and tells the security channel", async () => {
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    expect((await reviewBreakGlass(h.app, alice, id, "flag", " ")).message).toContain("needs a note");
+    await reviewBreakGlass(h.app, alice, id, "flag", "no incident INC-9 exists");
+    expect((await record(id))?.request.review).toMatchObject({
+      state: "flagged",
+      note: "no incident INC-9 exists",
+    });
+    const security = h.notifier.sent.filter(
+      (entry) => entry.to === "conversation:security" && entry.message.kind === "text",
+    );
+    expect(
+      security.some(
+        (entry) => entry.message.kind === "text" && entry.message.text.includes("no incident INC-9 exists"),
+      ),
+    ).toBe(true);
+    expect((await h.store.audit.list({ requestId: id })).map((event) => event.type)).toContain(
+      "review.flagged",
+    );
+  });
+
+  it("nobody reviews: a reminder at half time, escalation to the security channel when it lapses", async () => {
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    await h.settle();
+    h.clock.advance(2 * HOUR);
+    await h.settle();
+    expect(
+      h.notifier
+        .textsTo("alice@contoso.com")
+        .some((text) => text.startsWith(`Reminder: the break-glass ${id}`)),
+    ).toBe(true);
+    h.clock.advance(2 * HOUR);
+    await h.settle();
+    expect((await record(id))?.request.review?.state).toBe("escalated");
+    const escalation = h.notifier.sent.find(
+      (entry) =>
+        entry.to === "conversation:security" &&
+        entry.message.kind === "text" &&
+        entry.message.text.includes("Nobody reviewed"),
+    );
+    expect(escalation).toBeDefined();
+    // A late acknowledgement is still taken.
+    expect((await reviewBreakGlass(h.app, alice, id, "acknowledge")).outcome).toBe("decided");
+  });
+});
+
+describe("when Azure says no", () => {
+  it("the on-call hears at once with the fallback, then the request fails loudly; nothing is open", async () => {
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 100,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    await h.settle();
+    const first = h.notifier.textsTo("olive@contoso.com").find((text) => text.includes("is not open yet"));
+    expect(first).toContain("I'm retrying");
+    expect(first).toContain("az rest --method post");
+    expect(first).toContain("/jitNetworkAccessPolicies/default/initiate?api-version=2020-01-01");
+    expect(first).toContain("Runbook: https://wiki.example.com/runbooks/jit-break-glass");
+    for (let i = 0; i < 5; i++) {
+      h.clock.advance(10_000);
+      await h.settle();
+    }
+    const rec = await record(id);
+    expect(rec?.request.state).toBe("failed");
+    expect(
+      h.notifier
+        .textsTo("olive@contoso.com")
+        .some((text) => text.includes(`${id} could not be opened`) && text.includes("az rest")),
+    ).toBe(true);
+    expect(
+      h.notifier.sent.some(
+        (entry) =>
+          entry.to === "conversation:security" &&
+          entry.message.kind === "text" &&
+          entry.message.text.includes(`Break-glass ${id} could not be opened`),
+      ),
+    ).toBe(true);
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+});
