@@ -41,11 +41,20 @@ export async function warnBeforeExpiry(ctx: AppContext, timer: ClaimedTimer): Pr
   const end = new Date(request.grant.endTimeUtc);
   const left = end.getTime() - ctx.clock.now().getTime();
   if (left <= 0) return;
-  await tellRequester(
-    ctx,
-    stored.data,
-    `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utc(end)}. Save your work; to keep going, ask again (\`${retryCommand(request)}\`). Type \`done ${request.id}\` if you are finished.`,
+  const text = `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utc(end)}. Extend it (\`extend ${request.id} 30m\`) or, if you are finished, \`done ${request.id}\`.`;
+  const { requester } = request;
+  const handle = await ctx.notifier.toUser(
+    { userId: requester.id, ...(requester.upn ? { upn: requester.upn } : {}) },
+    { kind: "window", request, text },
   );
+  if (!handle) {
+    await tellRequester(ctx, stored.data, text);
+    return;
+  }
+  for (let attempt = 0, current: StoredRecord | undefined = stored; attempt < 5 && current; attempt++) {
+    if (await commit(ctx, current, { ...current.data, windowCard: handle })) return;
+    current = await loadRecord(ctx, request.id);
+  }
 }
 
 export async function expireWindow(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
@@ -256,15 +265,6 @@ function windowWords(request: AccessRequest): string {
     .map((target) => `port ${target.ports.join(", ")} on ${target.vmName}`)
     .join("; ");
   return `${what} for ${request.source?.prefix ?? "your address"}`;
-}
-
-function retryCommand(request: AccessRequest): string {
-  const [target] = request.targets;
-  const vms = request.targets.map((each) => each.vmName).join(" ");
-  const port = target?.ports[0];
-  const verb = port === 22 ? "ssh" : port === 3389 ? "rdp" : `access`;
-  const ports = verb === "access" ? ` port ${target?.ports.join(",")}` : "";
-  return `${verb} ${vms}${ports} from ${request.source?.prefix ?? ""} for 30m`;
 }
 
 function utc(date: Date): string {

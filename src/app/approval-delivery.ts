@@ -91,6 +91,8 @@ export async function showPendingTo(
 export async function replaceCards(ctx: AppContext, record: RequestRecord): Promise<void> {
   const message = approvalMessage(record);
   await Promise.all(record.cards.map((handle) => ctx.notifier.update(handle, message)));
+  if (record.windowCard)
+    await ctx.notifier.update(record.windowCard, { kind: "window", request: record.request });
 }
 
 /** A notice to the requester: their 1:1 chat, else the conversation they asked in. */

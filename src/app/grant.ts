@@ -12,6 +12,7 @@ import { scheduleWindowTimers } from "./access-window.ts";
 import { replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
 import { fallbackInstructions } from "./break-glass.ts";
 import type { AppContext } from "./context.ts";
+import { supersedeExtended } from "./extend.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
 
@@ -94,6 +95,7 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
 /** What follows a recorded grant: the window's timers, the cards, the requester's notice. */
 async function afterGrant(ctx: AppContext, record: RequestRecord): Promise<void> {
   await scheduleWindowTimers(ctx, record.request);
+  await supersedeExtended(ctx, record);
   await replaceCards(ctx, record);
   await tellRequester(ctx, record, grantNotice(record));
 }

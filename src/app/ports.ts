@@ -55,7 +55,9 @@ export type OutboundMessage =
   | { readonly kind: "text"; readonly text: string }
   | { readonly kind: "approval"; readonly request: AccessRequest; readonly context: ApprovalContext }
   /** Break-glass: the broadcast that is also the review card. */
-  | { readonly kind: "break-glass"; readonly request: AccessRequest };
+  | { readonly kind: "break-glass"; readonly request: AccessRequest }
+  /** The requester's open window: the pre-expiry warning with Extend and Done. */
+  | { readonly kind: "window"; readonly request: AccessRequest; readonly text?: string };
 
 /** What an approval card shows beyond the request itself; stored with it so the card stays a function of state. */
 export interface ApprovalContext {

@@ -52,6 +52,7 @@ const { Template } = createRequire(import.meta.url)("adaptivecards-templating") 
 
 const template = loadTemplate("approval.json");
 const breakGlassTemplate = loadTemplate("break-glass.json");
+const windowTemplate = loadTemplate("window.json");
 
 function loadTemplate(file: string): CardTemplate {
   return new Template(
@@ -76,6 +77,26 @@ export function approvalCardSummary(request: AccessRequest): string {
   const targets = request.targets.map((target) => `${target.vmName} ${portList(target.ports)}`).join(", ");
   return `${request.id}: ${request.requester.name} asks for ${targets} for ${formatDuration(request.durationMs)} — ${outcome(request).headline}`;
 }
+
+// ------------------------------------------------------------------ an open window
+
+/**
+ * The requester's card for an open window: the pre-expiry warning with Extend (+30 min, +1 h) and
+ * Done, or — once it closed or was extended — the same card without buttons saying so.
+ * Pure: the end time comes from the request, never from a clock.
+ */
+export function windowCard(request: AccessRequest): Record<string, unknown> {
+  const open = request.state === "active" && request.grant !== undefined;
+  const what = request.targets.map((target) => `${target.vmName} ${portList(target.ports)}`).join(", ");
+  const end = request.grant ? utc(request.grant.endTimeUtc) : "";
+  const headline = open ? `${what} closes at ${end}` : `${what}: ${outcome(request).headline}`;
+  const detail = open
+    ? `Open for ${request.source?.prefix ?? "your address"}. Extend it, or close it now if you are done. Sessions already open are not cut when it closes — log out.`
+    : "Nothing to do here any more.";
+  return expand(windowTemplate, { id: request.id, headline, detail, open });
+}
+
+export const WINDOW_VERBS = { extend: "portcullis.extend", done: "portcullis.done" } as const;
 
 // ------------------------------------------------------------------ break-glass
 

@@ -124,6 +124,8 @@ export interface AccessRequest {
   readonly kind?: "normal" | "break_glass";
   /** Break-glass only: the incident reference, e.g. "INC-9". */
   readonly incident?: string;
+  /** An extension that needed approval: the active request it continues, once granted. */
+  readonly extends?: string;
   /** Break-glass only: the review an approver owes. */
   readonly review?: Review;
 }
@@ -152,6 +154,7 @@ export type RequestEventType =
   | "request.timed_out"
   | "request.expired"
   | "request.break_glass"
+  | "request.extended"
   | "review.acknowledged"
   | "review.flagged"
   | "review.escalated"
@@ -327,6 +330,29 @@ export function deny(
     endedBy: actor.id,
   };
   return moved(next, event("request.denied", next, actor.id, at, { reason: trimmed }));
+}
+
+/** A newer initiate moved the end of an active window (an extension within what was approved). */
+export function extendGrant(request: AccessRequest, actor: Actor, endTimeUtc: Date, at: Date): Transition {
+  if (request.state !== "active" || request.grant === undefined) {
+    return illegal(request, `${request.id} is ${describeState(request)}; only open access can be extended.`);
+  }
+  if (!isRequester(request, actor)) {
+    return refuse(
+      request,
+      ErrorCode.NotRequester,
+      `Only ${request.requester.name}, who asked for ${request.id}, can extend it.`,
+    );
+  }
+  const previous = request.grant.endTimeUtc;
+  const next: AccessRequest = {
+    ...request,
+    grant: { ...request.grant, endTimeUtc: endTimeUtc.toISOString() },
+  };
+  return moved(
+    next,
+    event("request.extended", next, actor.id, at, { from: previous, to: endTimeUtc.toISOString() }),
+  );
 }
 
 /** Azure accepted the initiate. */

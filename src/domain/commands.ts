@@ -30,7 +30,8 @@ export type Command =
   | { readonly kind: "status" }
   | { readonly kind: "done"; readonly requestId?: string }
   | { readonly kind: "cancel"; readonly requestId: string }
-  | BreakGlassCommand;
+  | BreakGlassCommand
+  | { readonly kind: "extend"; readonly requestId?: string; readonly durationMs: number };
 
 /** `break-glass web-01 INC-9 [from <ip>] [for <duration>] <reason…>`: on-call access now. */
 export interface BreakGlassCommand {
@@ -102,6 +103,12 @@ export const COMMAND_HELP: readonly {
     summary: "a VM's JIT rules (port, protocol, allowed sources, max duration) and open requests",
   },
   {
+    verb: "extend",
+    usage: "extend [<request>] <duration>",
+    example: "extend R-17 30m",
+    summary: "keep your open access longer; beyond what was approved it goes to the approvers again",
+  },
+  {
     verb: "break-glass",
     usage: "break-glass <vm> <incident> [from <ip>] [for <duration>] <reason…>",
     example: "break-glass db-01 INC-9 database down, owner asleep",
@@ -111,7 +118,7 @@ export const COMMAND_HELP: readonly {
 ];
 
 /** Verbs of the grammar that this release does not serve yet; answered honestly rather than guessed at. */
-const PLANNED_VERBS = new Set(["extend", "audit", "doctor"]);
+const PLANNED_VERBS = new Set(["audit", "doctor"]);
 
 const KNOWN_VERBS = COMMAND_HELP.map((entry) => entry.verb);
 
@@ -171,6 +178,19 @@ export function parseCommand(text: string): ParseResult {
       return id === undefined
         ? fail(`\`done\` takes one request id, e.g. \`done R-17\`; I read "${clip(rest.join(" "))}".`)
         : ok({ kind: "done", requestId: id });
+    }
+    case "extend": {
+      const [first, second, ...extra] = rest;
+      const id = first === undefined ? undefined : parseRequestId(first);
+      const durationText = id === undefined ? first : second;
+      if (durationText === undefined || extra.length > 0 || (id === undefined && second !== undefined)) {
+        return fail(
+          "Type `extend <request> <duration>`, e.g. `extend R-17 30m` (or `extend 30m` with one open request).",
+        );
+      }
+      const parsed = parseUserDuration(durationText);
+      if (!parsed.ok) return fail(parsed.message);
+      return ok({ kind: "extend", ...(id === undefined ? {} : { requestId: id }), durationMs: parsed.ms });
     }
     case "break-glass":
     case "breakglass":

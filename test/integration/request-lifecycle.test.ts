@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { finishAccess } from "../../src/app/access-window.ts";
 import { decide } from "../../src/app/decide.ts";
+import { extendAccess } from "../../src/app/extend.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
@@ -192,5 +193,61 @@ describe("an undecided request", () => {
     expect(
       h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("link was not opened in time")),
     ).toBe(true);
+  });
+});
+
+describe("extending", () => {
+  it("the warning carries Extend; beyond what was approved it goes to the approvers, and the granted extension supersedes the old window", async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(50 * MINUTE);
+    await h.settle();
+    const warning = h.notifier.sent.find((entry) => entry.message.kind === "window");
+    expect(warning?.to).toBe("user:sam@contoso.com");
+
+    const reply = await extendAccess(h.app, sam, id, 30 * MINUTE);
+    expect(reply).toContain(`Extending ${id} to 2026-11-24 10:30 UTC goes beyond what was approved`);
+    const extension = /R-\d+/.exec(reply.replace(id, ""))?.[0] ?? "";
+    expect(extension).not.toBe("");
+    expect(await extendAccess(h.app, sam, id, 30 * MINUTE)).toContain(
+      `${extension} already asks to extend ${id}`,
+    );
+
+    expect((await decide(h.app, alice, extension, "approve")).outcome).toBe("decided");
+    await h.settle();
+    expect(await stateOf(extension)).toBe("active");
+    expect(await stateOf(id)).toBe("revoked");
+    const grant = (await h.store.requests.get<RequestRecord>(extension))?.data.request.grant;
+    expect(grant?.endTimeUtc).toBe("2026-11-24T10:30:00.000Z");
+    // The warning card of the old window no longer offers buttons.
+    const replaced = h.notifier.updates.filter(
+      (update) => update.handle.activityId === warning?.handle.activityId,
+    );
+    const last = replaced.at(-1)?.message;
+    expect(last?.kind === "window" ? last.request.state : last?.kind).toBe("revoked");
+
+    // Past the old end the address still gets in; no false alarm about the superseded window.
+    h.clock.advance(15 * MINUTE);
+    await h.settle();
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+    expect((await h.store.audit.list({ requestId: id })).map((event) => event.type)).not.toContain(
+      "request.closure_failed",
+    );
+    h.clock.advance(30 * MINUTE);
+    await h.settle();
+    expect(await stateOf(extension)).toBe("expired");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    expect((await h.store.audit.list({ requestId: extension })).map((event) => event.type)).toContain(
+      "request.closure_verified",
+    );
+  });
+
+  it("past the policy's maximum from now: refused with the maximum", async () => {
+    const id = await approvedAndOpen();
+    expect(await extendAccess(h.app, sam, id, 3 * 60 * MINUTE)).toContain("can be open at most 3 h from now");
+  });
+
+  it("only the requester extends", async () => {
+    const id = await approvedAndOpen();
+    expect(await extendAccess(h.app, alice, id, 30 * MINUTE)).toContain("Only Sam Engineer");
   });
 });

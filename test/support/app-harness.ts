@@ -56,8 +56,12 @@ export class RecordingNotifier implements Notifier {
   /** Text messages to one user (by UPN or id), oldest first. */
   textsTo(who: string): string[] {
     return this.sent
-      .filter((entry) => entry.to === `user:${who.toLowerCase()}` && entry.message.kind === "text")
-      .map((entry) => (entry.message.kind === "text" ? entry.message.text : ""));
+      .filter((entry) => entry.to === `user:${who.toLowerCase()}`)
+      .flatMap((entry) =>
+        entry.message.kind === "text" || (entry.message.kind === "window" && entry.message.text !== undefined)
+          ? [entry.message.text ?? ""]
+          : [],
+      );
   }
   private record(to: string, message: OutboundMessage): MessageHandle {
     const handle = { conversationKey: to, activityId: `activity-${++this.next}` };

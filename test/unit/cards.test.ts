@@ -9,6 +9,8 @@ import {
   approvalCard,
   approvalCardSummary,
   CARD_VERBS,
+  WINDOW_VERBS,
+  windowCard,
 } from "../../src/chat/cards.ts";
 import {
   type AccessRequest,
@@ -425,5 +427,26 @@ describe("approval card", () => {
       { cwd: root },
     );
     expect(stdout.trim()).toBe("function function");
+  });
+
+  describe("the requester's window card", () => {
+    it.each(ALL_STATES)("%s: validates at 1.5, buttons only while active", (state) => {
+      const card = windowCard(inState(state));
+      const { parseEvents, issues } = validate(card);
+      expect(parseEvents).toEqual([]);
+      expect(issues).toEqual([]);
+      const actions = elementsOfType(card, "Action.Execute");
+      if (state === "active") {
+        expect(actions.map((action) => [action.verb, (action.data as Json).minutes ?? null])).toEqual([
+          [WINDOW_VERBS.extend, 30],
+          [WINDOW_VERBS.extend, 60],
+          [WINDOW_VERBS.done, null],
+        ]);
+        expect(visibleText(card)).toContain("closes at 2026-11-23 16:05 UTC");
+      } else {
+        expect(actions).toEqual([]);
+        expect(card.actions).toBeUndefined();
+      }
+    });
   });
 });

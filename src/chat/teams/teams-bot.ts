@@ -10,13 +10,14 @@ import { showPendingTo } from "../../app/approval-delivery.ts";
 import { breakGlass, reviewBreakGlass } from "../../app/break-glass.ts";
 import type { AppContext, ChatUser } from "../../app/context.ts";
 import { decide } from "../../app/decide.ts";
+import { extendAccess } from "../../app/extend.ts";
 import { listVms, showPolicy } from "../../app/fleet.ts";
 import { cancelRequest, status } from "../../app/my-requests.ts";
 import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
 import { type Command, parseCommand } from "../../domain/commands.ts";
 import { asPortcullisError } from "../../domain/errors.ts";
-import { approvalCard, breakGlassCard, CARD_VERBS } from "../cards.ts";
+import { approvalCard, breakGlassCard, CARD_VERBS, WINDOW_VERBS } from "../cards.ts";
 import { helpText, policyText, vmsText } from "../replies.ts";
 import { teamsText } from "./teams-text.ts";
 
@@ -103,6 +104,8 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         return finishAccess(ctx, await chatUser(context, ctx), command.requestId);
       case "break_glass":
         return breakGlass(ctx, await chatUser(context, ctx), command);
+      case "extend":
+        return extendAccess(ctx, await chatUser(context, ctx), command.requestId, command.durationMs);
     }
   }
 
@@ -155,6 +158,27 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
       },
     );
   }
+
+  // The requester's window card: the answer is said in words; the card itself is replaced by the use case.
+  app.adaptiveCards.actionExecute<{ requestId?: unknown; minutes?: unknown }>(
+    WINDOW_VERBS.extend,
+    async (context, _state, data) => {
+      const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+      const minutes =
+        typeof data.minutes === "number" && [30, 60].includes(data.minutes) ? data.minutes : undefined;
+      if (!requestId || !minutes)
+        return "This card's Extend button is malformed; type `extend R-… 30m` instead.";
+      return teamsText(await extendAccess(ctx, await chatUser(context, ctx), requestId, minutes * 60_000));
+    },
+  );
+  app.adaptiveCards.actionExecute<{ requestId?: unknown }>(
+    WINDOW_VERBS.done,
+    async (context, _state, data) => {
+      const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+      if (!requestId) return "This card's Done button is malformed; type `done` instead.";
+      return teamsText(await finishAccess(ctx, await chatUser(context, ctx), requestId));
+    },
+  );
 
   app.conversationUpdate("membersAdded", async (context) => {
     const botId = context.activity.recipient?.id;

@@ -21,12 +21,26 @@ import type {
   OutboundMessage,
   Recipient,
 } from "../../app/ports.ts";
-import { approvalCard, approvalCardSummary, breakGlassCard, breakGlassCardSummary } from "../cards.ts";
+import {
+  approvalCard,
+  approvalCardSummary,
+  breakGlassCard,
+  breakGlassCardSummary,
+  windowCard,
+} from "../cards.ts";
 import { teamsText } from "./teams-text.ts";
 
 export function toActivity(message: OutboundMessage): Partial<Activity> {
   if (message.kind === "text")
     return { type: ActivityTypes.Message, text: teamsText(message.text), textFormat: "markdown" };
+  if (message.kind === "window") {
+    return {
+      type: ActivityTypes.Message,
+      summary: `${message.request.id}: your access closes soon`,
+      ...(message.text === undefined ? {} : { text: teamsText(message.text), textFormat: "markdown" }),
+      attachments: [CardFactory.adaptiveCard(windowCard(message.request))],
+    };
+  }
   if (message.kind === "break-glass") {
     return {
       type: ActivityTypes.Message,
