@@ -69,6 +69,7 @@ const EnvSchema = z.object({
   APPROVALS_CHANNEL: optionalText,
   SECURITY_CHANNEL: optionalText,
   BREAK_GLASS_RUNBOOK_URL: optionalText.pipe(z.string().url().optional()),
+  AUDITORS: upnList,
   DATABASE_SCHEMA: optionalText.pipe(
     z
       .string()
@@ -131,6 +132,8 @@ export interface Config {
   readonly breakGlassUsers: readonly string[];
   /** Where on-call staff read what to do when break-glass itself fails. */
   readonly breakGlassRunbookUrl: string | undefined;
+  /** Who may read every request's evidence (`audit`); approvers see their own VMs'. */
+  readonly auditors: readonly string[];
   readonly rules: ApprovalRules;
   readonly rulesFile: string;
   /** Teams conversation id of a channel that gets every approval card, besides the approvers' 1:1 chats. */
@@ -229,6 +232,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     trustedProxies: e.TRUSTED_PROXIES,
     breakGlassUsers: e.BREAK_GLASS_USERS,
     breakGlassRunbookUrl: e.BREAK_GLASS_RUNBOOK_URL,
+    auditors: e.AUDITORS,
     rules: readRules(rulesFile),
     rulesFile,
     approvalsChannelId: e.APPROVALS_CHANNEL,

@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import type { AppContext } from "./app/context.ts";
+import { armWeeklyDigest } from "./app/evidence.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
 import { timerHandlers } from "./app/timer-handlers.ts";
 import { createTimerRunner, type TimerRunner } from "./app/timer-runner.ts";
@@ -107,6 +108,7 @@ export async function startPortcullis(
       closureCheckDelayMs: config.closureCheckDelayMs,
       breakGlassUsers: config.breakGlassUsers,
       breakGlassRunbookUrl: config.breakGlassRunbookUrl,
+      auditors: config.auditors,
     },
     newToken: () => randomBytes(32).toString("base64url"),
     wake: () => timers?.wake(),
@@ -118,6 +120,7 @@ export async function startPortcullis(
     batch: 20,
     loop: true,
   });
+  await armWeeklyDigest(app);
   const bot = createTeamsBot({ config, adapter, app });
   const http = await listen(createHttpServer({ bot, app }), config.port, config.host);
   logger.info(

@@ -19,6 +19,8 @@ export interface AppSettings {
   /** BREAK_GLASS_USERS, lower-cased UPNs, on top of the rules file's roster. */
   readonly breakGlassUsers: readonly string[];
   readonly breakGlassRunbookUrl: string | undefined;
+  /** AUDITORS: lower-cased UPNs who may read every request's evidence. */
+  readonly auditors: readonly string[];
 }
 
 export interface AppContext {

@@ -2,6 +2,7 @@
 import { checkClosure, expireWindow, remindApprovers, warnBeforeExpiry } from "./access-window.ts";
 import { escalateOverdueReview, remindReviewers } from "./break-glass.ts";
 import type { AppContext } from "./context.ts";
+import { weeklyDigest } from "./evidence.ts";
 import { executeGrant } from "./grant.ts";
 import { expireUndecided } from "./request-timeouts.ts";
 import { TimerKind } from "./timer-kinds.ts";
@@ -18,5 +19,6 @@ export function timerHandlers(app: AppContext): Readonly<Record<TimerKind, Timer
     [TimerKind.ClosureCheck]: (timer) => checkClosure(app, timer),
     [TimerKind.ReviewReminder]: (timer) => remindReviewers(app, timer),
     [TimerKind.ReviewEscalation]: (timer) => escalateOverdueReview(app, timer),
+    [TimerKind.WeeklyDigest]: (timer) => weeklyDigest(app, timer),
   };
 }

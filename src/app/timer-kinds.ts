@@ -20,6 +20,8 @@ export const TimerKind = {
   ReviewReminder: "review-reminder",
   /** Break-glass: nobody reviewed in time; escalate to the security channel. */
   ReviewEscalation: "review-escalation",
+  /** Monday 08:00 UTC: the week's evidence to the security channel. */
+  WeeklyDigest: "weekly-digest",
 } as const;
 export type TimerKind = (typeof TimerKind)[keyof typeof TimerKind];
 

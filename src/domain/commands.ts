@@ -31,7 +31,8 @@ export type Command =
   | { readonly kind: "done"; readonly requestId?: string }
   | { readonly kind: "cancel"; readonly requestId: string }
   | BreakGlassCommand
-  | { readonly kind: "extend"; readonly requestId?: string; readonly durationMs: number };
+  | { readonly kind: "extend"; readonly requestId?: string; readonly durationMs: number }
+  | { readonly kind: "audit"; readonly vm?: string; readonly sinceMs: number };
 
 /** `break-glass web-01 INC-9 [from <ip>] [for <duration>] <reason…>`: on-call access now. */
 export interface BreakGlassCommand {
@@ -109,6 +110,13 @@ export const COMMAND_HELP: readonly {
     summary: "keep your open access longer; beyond what was approved it goes to the approvers again",
   },
   {
+    verb: "audit",
+    usage: "audit [<vm>] [<period>]",
+    example: "audit web-01 7d",
+    summary:
+      "evidence: who asked, who approved, what was open and whether it closed; flagged break-glass first",
+  },
+  {
     verb: "break-glass",
     usage: "break-glass <vm> <incident> [from <ip>] [for <duration>] <reason…>",
     example: "break-glass db-01 INC-9 database down, owner asleep",
@@ -118,7 +126,7 @@ export const COMMAND_HELP: readonly {
 ];
 
 /** Verbs of the grammar that this release does not serve yet; answered honestly rather than guessed at. */
-const PLANNED_VERBS = new Set(["audit", "doctor"]);
+const PLANNED_VERBS = new Set(["doctor"]);
 
 const KNOWN_VERBS = COMMAND_HELP.map((entry) => entry.verb);
 
@@ -191,6 +199,18 @@ export function parseCommand(text: string): ParseResult {
       const parsed = parseUserDuration(durationText);
       if (!parsed.ok) return fail(parsed.message);
       return ok({ kind: "extend", ...(id === undefined ? {} : { requestId: id }), durationMs: parsed.ms });
+    }
+    case "audit": {
+      let vm: string | undefined;
+      let sinceMs = 7 * 24 * 60 * 60_000;
+      for (const word of rest) {
+        const period = /^\d/.test(word) ? parseUserDuration(word) : undefined;
+        if (period?.ok) sinceMs = period.ms;
+        else if (period) return fail(period.message);
+        else if (vm === undefined && isVmName(word)) vm = word;
+        else return fail("Type `audit [<vm>] [<period>]`, e.g. `audit web-01 7d` or `audit 30d`.");
+      }
+      return ok({ kind: "audit", ...(vm === undefined ? {} : { vm }), sinceMs });
     }
     case "break-glass":
     case "breakglass":

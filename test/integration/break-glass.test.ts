@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { breakGlass, reviewBreakGlass } from "../../src/app/break-glass.ts";
 import type { ChatUser } from "../../src/app/context.ts";
+import { armWeeklyDigest, auditReport } from "../../src/app/evidence.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { type BreakGlassCommand, parseCommand } from "../../src/domain/commands.ts";
 import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
@@ -244,5 +245,48 @@ describe("when Azure says no", () => {
       ),
     ).toBe(true);
     expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+});
+
+describe("evidence", () => {
+  const sec: ChatUser = {
+    id: "aad-sec",
+    upn: "sec@contoso.com",
+    name: "Security",
+    conversationKey: "user:aad-sec",
+  };
+
+  it("flagged break-glass reviews come first in the audit and in the weekly digest", async () => {
+    await armWeeklyDigest(h.app);
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    await h.settle();
+    await reviewBreakGlass(h.app, alice, id, "flag", "no such incident");
+
+    const report = await auditReport(h.app, sec, { sinceMs: 7 * 24 * HOUR });
+    expect(report).toContain("**Flagged break-glass reviews (1)**");
+    expect(report).toMatch(
+      new RegExp(
+        `- ${id} olive@contoso.com → web-01:22 from 203.0.113.7 for 1 h; BREAK-GLASS INC-9, review flagged by alice@contoso.com: no such incident`,
+      ),
+    );
+
+    expect(await auditReport(h.app, alice, { vm: "web-01", sinceMs: 7 * 24 * HOUR })).toContain(id);
+    expect(await auditReport(h.app, sam, { vm: "web-01", sinceMs: 7 * 24 * HOUR })).toContain(
+      "not an approver of web-01",
+    );
+    expect(await auditReport(h.app, alice, { sinceMs: 7 * 24 * HOUR })).toContain("for the security team");
+
+    // Harness time starts Tuesday 2026-11-24 09:00 UTC; the digest goes out Monday 08:00 UTC.
+    h.clock.advance(6 * 24 * HOUR - HOUR);
+    await h.settle();
+    const digest = h.notifier.sent.find(
+      (entry) =>
+        entry.to === "conversation:security" &&
+        entry.message.kind === "text" &&
+        entry.message.text.startsWith("**Weekly JIT evidence**"),
+    );
+    expect(digest?.message.kind === "text" && digest.message.text).toContain(
+      "**Flagged break-glass reviews (1)**",
+    );
   });
 });

@@ -132,6 +132,7 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       closureCheckDelayMs: 2 * 60_000,
       breakGlassUsers: [],
       breakGlassRunbookUrl: "https://wiki.example.com/runbooks/jit-break-glass",
+      auditors: ["sec@contoso.com"],
     },
     newToken: () => `token-${++tokens}`,
     wake: () => undefined,

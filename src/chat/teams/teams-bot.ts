@@ -10,6 +10,7 @@ import { showPendingTo } from "../../app/approval-delivery.ts";
 import { breakGlass, reviewBreakGlass } from "../../app/break-glass.ts";
 import type { AppContext, ChatUser } from "../../app/context.ts";
 import { decide } from "../../app/decide.ts";
+import { auditReport } from "../../app/evidence.ts";
 import { extendAccess } from "../../app/extend.ts";
 import { listVms, showPolicy } from "../../app/fleet.ts";
 import { cancelRequest, status } from "../../app/my-requests.ts";
@@ -106,6 +107,11 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         return breakGlass(ctx, await chatUser(context, ctx), command);
       case "extend":
         return extendAccess(ctx, await chatUser(context, ctx), command.requestId, command.durationMs);
+      case "audit":
+        return auditReport(ctx, await chatUser(context, ctx), {
+          sinceMs: command.sinceMs,
+          ...(command.vm === undefined ? {} : { vm: command.vm }),
+        });
     }
   }
 

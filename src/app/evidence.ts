@@ -1,0 +1,146 @@
+/**
+ * Evidence for security teams: who asked, who approved, what was open, for how long, whether it
+ * verifiably closed — and every break-glass with its review, flagged ones first. `audit [vm] [7d]`
+ * in chat, and the weekly digest to the security channel.
+ */
+import type { AccessRequest } from "../domain/access-request.ts";
+import { formatDuration } from "../domain/duration.ts";
+import type { AppContext, ChatUser } from "./context.ts";
+import type { ClaimedTimer } from "./ports.ts";
+import type { RequestRecord } from "./request-record.ts";
+import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
+
+const ALL_STATES = [
+  "awaiting_source",
+  "pending",
+  "scheduled",
+  "approved",
+  "active",
+  "expired",
+  "revoked",
+  "denied",
+  "cancelled",
+  "timed_out",
+  "failed",
+] as const;
+
+const WEEK_MS = 7 * 24 * 60 * 60_000;
+
+export async function auditReport(
+  ctx: AppContext,
+  user: ChatUser,
+  options: { readonly vm?: string; readonly sinceMs: number },
+): Promise<string> {
+  const me = user.upn?.toLowerCase();
+  const records = await recent(ctx, options.sinceMs, options.vm);
+  const auditor = me !== undefined && ctx.settings.auditors.includes(me);
+  // Without the auditor role, people see the evidence of VMs they approve for, and nothing else.
+  const visible = auditor
+    ? records
+    : records.filter((record) => me !== undefined && record.request.approval.approvers.includes(me));
+  if (!auditor && options.vm === undefined) {
+    return "The full audit is for the security team (AUDITORS). As an approver, ask for one VM: `audit web-01 7d`.";
+  }
+  if (!auditor && visible.length === 0 && records.length > 0) {
+    return `You are not an approver of ${options.vm}, so I can't show its audit. The security team (AUDITORS) can.`;
+  }
+  return evidenceText(visible, {
+    since: new Date(ctx.clock.now().getTime() - options.sinceMs),
+    ...(options.vm ? { vm: options.vm } : {}),
+  });
+}
+
+/** The weekly digest, posted to the security channel; arms the next one. */
+export async function weeklyDigest(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
+  const channel = ctx.settings.securityConversationKey;
+  if (channel) {
+    const records = await recent(ctx, WEEK_MS);
+    const text = `**Weekly JIT evidence**\n\n${evidenceText(records, { since: new Date(timer.dueAt.getTime() - WEEK_MS) })}`;
+    await ctx.notifier.toConversation(channel, { kind: "text", text });
+  }
+  await armWeeklyDigest(ctx, new Date(timer.dueAt.getTime() + 1000));
+}
+
+/**
+ * Arms the digest for the next Monday 08:00 UTC. The key names that Monday, so arming again (every
+ * start-up, every process) keeps one timer per week and never re-fires a week already sent.
+ */
+export async function armWeeklyDigest(ctx: AppContext, after: Date = ctx.clock.now()): Promise<void> {
+  const next = new Date(Date.UTC(after.getUTCFullYear(), after.getUTCMonth(), after.getUTCDate(), 8));
+  next.setUTCDate(next.getUTCDate() + ((8 - next.getUTCDay()) % 7));
+  if (next.getTime() <= after.getTime()) next.setUTCDate(next.getUTCDate() + 7);
+  await scheduleTimer(ctx, TimerKind.WeeklyDigest, next.toISOString().slice(0, 10), next);
+}
+
+export function evidenceText(
+  records: readonly RequestRecord[],
+  scope: { readonly since: Date; readonly vm?: string },
+): string {
+  const where = scope.vm ? ` on ${scope.vm}` : "";
+  const header = `Since ${utc(scope.since)}${where}: ${records.length} request${records.length === 1 ? "" : "s"}.`;
+  if (records.length === 0) return header;
+  const flagged = records.filter((record) => record.request.review?.state === "flagged");
+  const overdue = records.filter((record) => record.request.review?.state === "escalated");
+  const notClosed = records.filter((record) => record.closure?.closed === false);
+  const sections = [header];
+  if (flagged.length > 0)
+    sections.push(`**Flagged break-glass reviews (${flagged.length})**\n${flagged.map(line).join("\n")}`);
+  if (overdue.length > 0)
+    sections.push(`**Break-glass reviews overdue (${overdue.length})**\n${overdue.map(line).join("\n")}`);
+  if (notClosed.length > 0)
+    sections.push(
+      `**Windows that did not close on time (${notClosed.length})**\n${notClosed.map(line).join("\n")}`,
+    );
+  sections.push(`**All requests**\n${records.map(line).join("\n")}`);
+  return sections.join("\n\n");
+}
+
+function line(record: RequestRecord): string {
+  const { request } = record;
+  const what = request.targets.map((target) => `${target.vmName}:${target.ports.join(",")}`).join(" ");
+  const approvers = request.decisions.filter((d) => d.kind === "approve").map((d) => d.byUpn ?? d.byId);
+  const denied = request.decisions.find((d) => d.kind === "deny");
+  const who =
+    request.kind === "break_glass"
+      ? `BREAK-GLASS ${request.incident ?? ""}, review ${reviewText(request)}`
+      : denied
+        ? `denied by ${denied.byUpn ?? denied.byId}: ${denied.reason ?? ""}`
+        : approvers.length > 0
+          ? `approved by ${approvers.join(", ")}`
+          : "no decision";
+  const window = request.grant
+    ? `open ${utc(new Date(request.grant.initiatedAt))} → ${utc(new Date(record.closure?.expectedAt ?? request.grant.endTimeUtc))}`
+    : "";
+  const closed =
+    record.closure?.closed === true
+      ? "closure verified"
+      : record.closure?.closed === false
+        ? "**NOT closed at check**"
+        : "";
+  const reason = request.reason ? `“${request.reason}”` : "";
+  return `- ${request.id} ${request.requester.upn ?? request.requester.name} → ${what} from ${request.source?.prefix ?? "?"} for ${formatDuration(request.durationMs)}; ${who}; ${request.state}${window ? `; ${window}` : ""}${closed ? `; ${closed}` : ""} ${reason}`.trimEnd();
+}
+
+function reviewText(request: AccessRequest): string {
+  const review = request.review;
+  if (!review) return "none";
+  const by = review.byUpn ?? review.byName ?? review.byId;
+  return `${review.state}${by ? ` by ${by}` : ""}${review.note ? `: ${review.note}` : ""}`;
+}
+
+async function recent(ctx: AppContext, sinceMs: number, vm?: string): Promise<RequestRecord[]> {
+  const since = ctx.clock.now().getTime() - sinceMs;
+  const all = await ctx.store.requests.listByState<RequestRecord>(ALL_STATES);
+  return all
+    .map((stored) => stored.data)
+    .filter((record) => Date.parse(record.request.createdAt) >= since)
+    .filter(
+      (record) =>
+        vm === undefined ||
+        record.request.targets.some((target) => target.vmName.toLowerCase() === vm.toLowerCase()),
+    );
+}
+
+function utc(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
