@@ -32,8 +32,46 @@ describe("parseCommand", () => {
     );
   });
   it("a planned verb → says it is not served yet, not 'unknown'", () => {
-    const result = parseCommand("extend R-17 30m");
+    const result = parseCommand("doctor");
     expect(!result.ok && result.message).toContain("does not serve it yet");
+  });
+
+  it.each([
+    ["extend R-17 30m", { kind: "extend", requestId: "R-17", durationMs: 30 * 60_000 }],
+    ["extend 1h", { kind: "extend", durationMs: 60 * 60_000 }],
+    ["audit", { kind: "audit", sinceMs: 7 * 24 * 3_600_000 }],
+    ["audit web-01 30d", { kind: "audit", vm: "web-01", sinceMs: 30 * 24 * 3_600_000 }],
+    [
+      "break-glass db-01 INC-9 database down, owner asleep",
+      { kind: "break_glass", vm: "db-01", incident: "INC-9", reason: "database down, owner asleep" },
+    ],
+    [
+      "bg web-01 inc-12 from 203.0.113.7 for 30m because disk full",
+      {
+        kind: "break_glass",
+        vm: "web-01",
+        incident: "INC-12",
+        reason: "disk full",
+        durationMs: 30 * 60_000,
+        source: { text: "203.0.113.7" },
+      },
+    ],
+  ])("%j → %j", (text, command) => {
+    expect(parseCommand(text)).toEqual({ ok: true, command });
+  });
+
+  it.each([
+    ["extend R-17", "Type `extend <request> <duration>`"],
+    ["extend R-17 2hrs", "I don't know the unit 'hrs'"],
+    ["break-glass db-01", "needs an incident reference"],
+    ["break-glass db-01 database down", '"database" is not one'],
+    ["bg db-01 INC-9", "needs a reason"],
+    ["bg db-01 INC-9 from nowhere db down", "nowhere"],
+    ["audit web-01 web-02", "Type `audit [<vm>] [<period>]`"],
+  ])("%j → a specific complaint", (text, fragment) => {
+    const result = parseCommand(text);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.message).toContain(fragment);
   });
   it("garbage VM name → refused with the allowed characters", () => {
     const result = parseCommand("policy web;rm");
