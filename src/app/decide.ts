@@ -70,7 +70,11 @@ export async function decide(
 async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<void> {
   const { request } = record;
   if (request.state === "approved") {
-    await scheduleTimer(ctx, TimerKind.Grant, request.id, ctx.clock.now());
+    // A future window opens at its start; the durable timer carries it across restarts.
+    const opensAt = request.startAt
+      ? new Date(Math.max(Date.parse(request.startAt), ctx.clock.now().getTime()))
+      : ctx.clock.now();
+    await scheduleTimer(ctx, TimerKind.Grant, request.id, opensAt);
     await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
     ctx.wake();
   }
@@ -91,7 +95,9 @@ function summary(record: RequestRecord): string {
   const count = request.decisions.filter((decision) => decision.kind === "approve").length;
   switch (request.state) {
     case "approved":
-      return `You approved ${request.id}; I'm opening it now.`;
+      return request.startAt && Date.parse(request.startAt) > Date.parse(request.decisions.at(-1)?.at ?? "")
+        ? `You approved ${request.id}; it opens at ${request.startAt.slice(0, 16).replace("T", " ")} UTC.`
+        : `You approved ${request.id}; I'm opening it now.`;
     case "denied":
       return `You denied ${request.id}; ${request.requester.name} has been told.`;
     default:

@@ -71,7 +71,9 @@ function line(request: AccessRequest, now: Date): string {
     case "pending":
       return `${request.id} ${what(request)} — waiting for approval (${approvals(request).length} of ${request.approval.required})`;
     case "approved":
-      return `${request.id} ${what(request)} — approved, opening`;
+      return request.startAt && Date.parse(request.startAt) > now.getTime()
+        ? `${request.id} ${what(request)} — approved, opens at ${request.startAt.slice(0, 16).replace("T", " ")} UTC`
+        : `${request.id} ${what(request)} — approved, opening`;
     case "active": {
       const end = new Date(request.grant?.endTimeUtc ?? now);
       const left = Math.max(0, end.getTime() - now.getTime());

@@ -7,6 +7,7 @@ import { type AccessRequest, createRequest, OPEN_STATES } from "../domain/access
 import type { RequestCommand } from "../domain/commands.ts";
 import { checkRequest } from "../domain/request-check.ts";
 import { riskFlags } from "../domain/risk-flags.ts";
+import { describeStart, resolveStart } from "../domain/start-time.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import { askApprovers } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
@@ -73,6 +74,17 @@ export async function requestAccess(
   }
 
   const now = ctx.clock.now();
+  const startAt = command.start ? resolveStart(command.start, now, user.timeZone) : undefined;
+  if (startAt && startAt.getTime() <= now.getTime() + 60_000) {
+    return {
+      reply: `${describeStart(startAt, user.timeZone)} is not in the future; leave out \`at\` to ask for access now.`,
+    };
+  }
+  if (startAt && startAt.getTime() > now.getTime() + MAX_LEAD_MS) {
+    return {
+      reply: `${describeStart(startAt, user.timeZone)} is more than 7 days ahead; ask closer to the time.`,
+    };
+  }
   const id = await ctx.store.requests.nextRequestId();
   const { request, event } = createRequest(
     {
@@ -87,6 +99,7 @@ export async function requestAccess(
         required: plan.approval.requiredApprovals,
         ...(plan.approval.note === undefined ? {} : { note: plan.approval.note }),
       },
+      ...(startAt === undefined ? {} : { startAt: startAt.toISOString() }),
     },
     now,
   );
@@ -106,7 +119,10 @@ export async function requestAccess(
   });
   await ctx.store.audit.append(event);
   // Nobody leaves a request pending forever: it times out if undecided (or without an address).
-  const timesOutAt = new Date(now.getTime() + plan.approval.approvalTimeoutMs);
+  // A future window may wait for its decision until it would start.
+  const timesOutAt = new Date(
+    Math.max(now.getTime() + plan.approval.approvalTimeoutMs, startAt?.getTime() ?? 0),
+  );
   await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, timesOutAt);
   await scheduleTimer(
     ctx,
@@ -121,7 +137,8 @@ export async function requestAccess(
   if (request.state === "awaiting_source")
     return { requestId: id, reply: await offerSourceLink(ctx, id, user.id) };
   const asked = await askApprovers(ctx, stored);
-  return { requestId: id, reply: asked };
+  const when = startAt ? `It opens at ${describeStart(startAt, user.timeZone)} once approved. ` : "";
+  return { requestId: id, reply: `${when}${asked}` };
 }
 
 /** A one-time link that records the address of the machine it is opened on; returns what to tell the user. */
@@ -136,6 +153,9 @@ export async function offerSourceLink(ctx: AppContext, requestId: string, userId
     `It works once. If you'd rather type the address, cancel with \`cancel ${requestId}\` and ask again with \`from <address>\`.`,
   ].join("\n\n");
 }
+
+/** How far ahead a future window may be asked for. */
+const MAX_LEAD_MS = 7 * 24 * 60 * 60_000;
 
 export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");

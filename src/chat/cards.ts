@@ -368,6 +368,11 @@ function endsText(request: AccessRequest): string {
       ? `${end} (closed early at ${utc(request.endedAt)})`
       : end;
   }
+  if (request.startAt && ["awaiting_source", "pending", "approved", "scheduled"].includes(request.state)) {
+    // A future window: it opens at its start, not at the decision.
+    const end = new Date(Date.parse(request.startAt) + request.durationMs).toISOString();
+    return `opens ${utc(request.startAt)}, ends ${utc(end)}`;
+  }
   switch (request.state) {
     case "awaiting_source":
     case "pending":

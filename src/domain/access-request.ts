@@ -126,6 +126,8 @@ export interface AccessRequest {
   readonly incident?: string;
   /** An extension that needed approval: the active request it continues, once granted. */
   readonly extends?: string;
+  /** A future window (`at 02:00`): approved ahead, opened at this ISO 8601 instant. */
+  readonly startAt?: string;
   /** Break-glass only: the review an approver owes. */
   readonly review?: Review;
 }
@@ -201,6 +203,7 @@ export interface NewRequest {
   readonly durationMs: number;
   readonly reason?: string;
   readonly approval: AccessRequest["approval"];
+  readonly startAt?: string;
 }
 
 /** A checked request (see request-check.ts) enters as `pending`, or `awaiting_source` without an address. */

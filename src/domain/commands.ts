@@ -5,6 +5,7 @@
 
 import { parseSourcePrefix } from "./address.ts";
 import { parseUserDuration } from "./duration.ts";
+import { parseStart, type StartSpec } from "./start-time.ts";
 
 export type RequestVerb = "ssh" | "rdp" | "access";
 
@@ -20,6 +21,8 @@ export interface RequestCommand {
   /** Syntactically an address or CIDR; checked against the policy later. */
   readonly source?: { readonly text: string };
   readonly reason?: string;
+  /** `at 02:00`: a future window, approved ahead of time; resolved against the user's zone later. */
+  readonly start?: StartSpec;
 }
 
 export type Command =
@@ -57,7 +60,7 @@ export const COMMAND_HELP: readonly {
 }[] = [
   {
     verb: "ssh",
-    usage: "ssh <vm> [<vm>…] [for <duration>] [from <ip or cidr>] [because <reason>]",
+    usage: "ssh <vm> [<vm>…] [for <duration>] [from <ip or cidr>] [at <time>] [because <reason>]",
     example: "ssh web-01 for 2h because INC-4211",
     summary: "ask to open port 22 for your address; several VMs make one request",
   },
@@ -252,7 +255,7 @@ interface Token {
   readonly start: number;
 }
 
-const KEYWORDS = new Set(["for", "from", "because", "port", "ports"]);
+const KEYWORDS = new Set(["for", "from", "because", "port", "ports", "at"]);
 
 function isKeyword(token: Token | undefined): boolean {
   return token !== undefined && KEYWORDS.has(token.text.toLowerCase());
@@ -281,6 +284,7 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
   let durationMs: number | undefined;
   let source: string | undefined;
   let reason: string | undefined;
+  let start: StartSpec | undefined;
   const seen = new Set<string>();
 
   while (index < tokens.length) {
@@ -329,6 +333,10 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
       const duration = parseUserDuration(durationWords.join(""));
       if (!duration.ok) return fail(duration.message);
       durationMs = duration.ms;
+    } else if (clause === "at") {
+      const parsedStart = parseStart(values);
+      if (!parsedStart.ok) return fail(parsedStart.message);
+      start = parsedStart.spec;
     } else if (clause === "from") {
       const [value, stray] = values;
       if (value === undefined) {
@@ -366,6 +374,7 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
     ...(durationMs === undefined ? {} : { durationMs }),
     ...(source === undefined ? {} : { source: { text: source } }),
     ...(reason === undefined ? {} : { reason }),
+    ...(start === undefined ? {} : { start }),
   });
 }
 

@@ -251,3 +251,43 @@ describe("extending", () => {
     expect(await extendAccess(h.app, alice, id, 30 * MINUTE)).toContain("Only Sam Engineer");
   });
 });
+
+describe("a future window", () => {
+  it("`at 02:00` in the requester's zone: approved ahead, echoed back, opened at the start and not before", async () => {
+    const berlin = { ...sam, timeZone: "Europe/Berlin" };
+    // Harness time: 2026-11-24 09:00 UTC = 10:00 in Berlin, so 02:00 is tomorrow 01:00 UTC.
+    const asked = await requestAccess(
+      h.app,
+      berlin,
+      command("ssh web-01 from 203.0.113.7 at 02:00 for 2h because maintenance"),
+    );
+    expect(asked.reply).toContain("It opens at 2026-11-25 02:00 Europe/Berlin (01:00 UTC) once approved.");
+    const id = asked.requestId ?? "";
+    expect((await decide(h.app, alice, id, "approve")).message).toBe(
+      `You approved ${id}; it opens at 2026-11-25 01:00 UTC.`,
+    );
+    await h.settle();
+    expect(await stateOf(id)).toBe("approved");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+
+    h.clock.advance(16 * 60 * MINUTE - MINUTE); // 00:59 UTC
+    await h.settle();
+    expect(await stateOf(id)).toBe("approved");
+    h.clock.advance(MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("active");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.request.grant?.endTimeUtc).toBe(
+      "2026-11-25T03:00:00.000Z",
+    );
+  });
+
+  it("a start in the past or more than a week ahead is refused, with the time echoed", async () => {
+    expect(
+      (await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 at today 08:00"))).reply,
+    ).toBe("2026-11-24 08:00 UTC is not in the future; leave out `at` to ask for access now.");
+    expect(
+      (await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 at 2026-12-24T08:00Z"))).reply,
+    ).toContain("more than 7 days ahead");
+  });
+});
