@@ -167,7 +167,11 @@ describe("an access request", () => {
   it("opens port 22 for exactly that address and end time when approved, and tells the requester", async () => {
     const before = await initiateCalls();
     const answer = await click(alice, "portcullis.approve", { requestId });
-    expect(answer.type).toBe("application/vnd.microsoft.card.adaptive");
+    // Answered in words; the cards themselves are replaced by the bot (no stale card can roll back "Active").
+    expect(answer).toMatchObject({
+      type: "application/vnd.microsoft.activity.message",
+      value: `You approved ${requestId}; I'm opening it now.`,
+    });
     const notice = await connector.waitFor(
       (sent) =>
         sent.conversationId === conversationOf(sam) &&
@@ -189,14 +193,19 @@ describe("an access request", () => {
     expect(minutesAhead).toBeLessThanOrEqual(60);
   });
 
-  it("replaces the approver's card: no buttons after the decision", async () => {
+  it("replaces the approver's card: no buttons after the decision, and it ends up saying Active", async () => {
+    const updates = () =>
+      connector.sent.filter(
+        (sent) =>
+          sent.method === "PUT" &&
+          sent.conversationId === conversationOf(alice) &&
+          JSON.stringify(sent.body).includes(requestId),
+      );
     await connector.waitFor(
-      (sent) =>
-        sent.method === "PUT" &&
-        sent.conversationId === conversationOf(alice) &&
-        JSON.stringify(sent.body).includes(requestId) &&
-        !JSON.stringify(sent.body).includes("portcullis.approve"),
+      (sent) => updates().includes(sent) && JSON.stringify(sent.body).includes("Active"),
     );
+    for (const update of updates()) expect(JSON.stringify(update.body)).not.toContain("portcullis.approve");
+    expect(JSON.stringify(updates().at(-1)?.body)).toContain("Active");
   });
 
   it("answers a second click with who decided, and initiates nothing more", async () => {

@@ -3,7 +3,7 @@
  * into use-case calls and replies; it holds no rule about VMs or approvals. Bot Framework SDK
  * and teams-ai v1 are out of support (see README), so they stay inside chat/teams/.
  */
-import { type AdaptiveCard, Application, type TeamsAdapter, type TurnState } from "@microsoft/teams-ai";
+import { Application, type TeamsAdapter, type TurnState } from "@microsoft/teams-ai";
 import { ActivityTypes, TeamsInfo, TurnContext } from "botbuilder";
 import { finishAccess } from "../../app/access-window.ts";
 import { showPendingTo } from "../../app/approval-delivery.ts";
@@ -18,7 +18,7 @@ import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
 import { type Command, parseCommand } from "../../domain/commands.ts";
 import { asPortcullisError } from "../../domain/errors.ts";
-import { approvalCard, breakGlassCard, CARD_VERBS, WINDOW_VERBS } from "../cards.ts";
+import { CARD_VERBS, WINDOW_VERBS } from "../cards.ts";
 import { helpText, policyText, vmsText } from "../replies.ts";
 import { teamsText } from "./teams-text.ts";
 
@@ -130,9 +130,9 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         try {
           const result = await decide(ctx, await chatUser(context, ctx), requestId, kind, reason);
           // The clicker's copy shows the current state; a refusal is said in words and leaves the card as it is.
-          if (result.outcome !== "decided" || !result.record) return teamsText(result.message);
-          // cards.ts returns plain JSON; teams-ai's AdaptiveCard type is that JSON with `type` pinned.
-          return approvalCard(result.record.request, result.record.card) as unknown as AdaptiveCard;
+          // Answered in words, never with a card: the use case replaces every copy of the card itself,
+          // and a card in this answer could land after a newer replacement (Active) and roll it back.
+          return teamsText(result.message);
         } catch (error) {
           const coded = asPortcullisError(error);
           logger.warn({ err: coded, cause: coded.cause, requestId }, "decision failed");
@@ -154,8 +154,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         const note = typeof data.flagNote === "string" ? data.flagNote : undefined;
         try {
           const result = await reviewBreakGlass(ctx, await chatUser(context, ctx), requestId, kind, note);
-          if (result.outcome !== "decided" || !result.record) return teamsText(result.message);
-          return breakGlassCard(result.record.request) as unknown as AdaptiveCard;
+          return teamsText(result.message);
         } catch (error) {
           const coded = asPortcullisError(error);
           logger.warn({ err: coded, cause: coded.cause, requestId }, "review failed");
