@@ -87,8 +87,12 @@ export async function showPendingTo(
   return shown;
 }
 
-/** Re-renders every copy of the card from the request's current state. */
-export async function replaceCards(ctx: AppContext, record: RequestRecord): Promise<void> {
+/**
+ * Re-renders every copy of the card from the request's state as stored now — not the caller's copy,
+ * which another process (the grant, a second replica) may already have moved on from.
+ */
+export async function replaceCards(ctx: AppContext, given: RequestRecord): Promise<void> {
+  const record = (await loadRecord(ctx, given.request.id))?.data ?? given;
   const message = approvalMessage(record);
   await Promise.all(record.cards.map((handle) => ctx.notifier.update(handle, message)));
   if (record.windowCard)

@@ -76,9 +76,10 @@ async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<vo
       : ctx.clock.now();
     await scheduleTimer(ctx, TimerKind.Grant, request.id, opensAt);
     await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
-    ctx.wake();
   }
   await replaceCards(ctx, record);
+  // After the "Approved" cards are out, so the grant's "Active" cards cannot be overtaken by them.
+  if (request.state === "approved") ctx.wake();
   if (request.state === "denied") {
     await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
     const denial = request.decisions.find((decision) => decision.kind === "deny");
