@@ -13,7 +13,7 @@ export function helpText(): string {
   return [
     "**Portcullis** opens SSH/RDP ports on Azure VMs just in time, through Defender for Cloud JIT.",
     lines.join("\n"),
-    "A VM owner approves on a card; I open the port for your address only, until the end time. Break-glass, `extend` and `done` come in the next releases.",
+    "A VM owner approves on a card; I open the port for your address only, warn you before the end, tell you when it closed, and check that it did.",
   ].join("\n\n");
 }
 
