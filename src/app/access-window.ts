@@ -5,7 +5,7 @@
  * ends a minute from now (see README "Ending access early").
  */
 import { type AccessRequest, expire, revoke } from "../domain/access-request.ts";
-import { formatDuration } from "../domain/duration.ts";
+import { formatDuration, utcText } from "../domain/duration.ts";
 import { asPortcullisError } from "../domain/errors.ts";
 import { justificationFor, requestIdFromJustification } from "../domain/justification.ts";
 import type { NsgAllowRule } from "../domain/vm.ts";
@@ -41,7 +41,7 @@ export async function warnBeforeExpiry(ctx: AppContext, timer: ClaimedTimer): Pr
   const end = new Date(request.grant.endTimeUtc);
   const left = end.getTime() - ctx.clock.now().getTime();
   if (left <= 0) return;
-  const text = `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utc(end)}. Extend it (\`extend ${request.id} 30m\`) or, if you are finished, \`done ${request.id}\`.`;
+  const text = `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utcText(end)}. Extend it (\`extend ${request.id} 30m\`) or, if you are finished, \`done ${request.id}\`.`;
   const { requester } = request;
   const handle = await ctx.notifier.toUser(
     { userId: requester.id, ...(requester.upn ? { upn: requester.upn } : {}) },
@@ -79,7 +79,7 @@ export async function expireWindow(ctx: AppContext, timer: ClaimedTimer): Promis
     await tellRequester(
       ctx,
       next,
-      `${request.id}: ${windowWords(request)} closed at ${utc(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.`,
+      `${request.id}: ${windowWords(request)} closed at ${utcText(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.`,
     );
     return;
   }
@@ -105,7 +105,7 @@ export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promis
       for (const port of entry.ports) {
         if (port.status === "Initiated" && port.endTimeUtc.getTime() > now.getTime()) {
           stillOpen.push(
-            `${target.vmName} port ${port.number}: Azure still lists the request as Initiated until ${utc(port.endTimeUtc)}`,
+            `${target.vmName} port ${port.number}: Azure still lists the request as Initiated until ${utcText(port.endTimeUtc)}`,
           );
         }
       }
@@ -136,7 +136,7 @@ export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promis
   });
   if (closed) return;
   const alarm = [
-    `⚠ ${requestId} should have closed at ${utc(new Date(closure.expectedAt))}, but ${request.source.prefix} can still get in:`,
+    `⚠ ${requestId} should have closed at ${utcText(new Date(closure.expectedAt))}, but ${request.source.prefix} can still get in:`,
     stillOpen.map((line) => `- ${line}`).join("\n"),
     "Remove the rule by hand (Azure portal → the NSG → Inbound security rules, or `az network nsg rule delete`) and look at the VM's sign-ins since then.",
   ].join("\n\n");
@@ -155,7 +155,7 @@ export async function remindApprovers(ctx: AppContext, timer: ClaimedTimer): Pro
   );
   const due =
     typeof timer.payload.timesOutAt === "string"
-      ? ` It times out at ${utc(new Date(timer.payload.timesOutAt))}.`
+      ? ` It times out at ${utcText(new Date(timer.payload.timesOutAt))}.`
       : "";
   const text = `Reminder: ${request.id} from ${request.requester.name} (${windowWords(request)}) still waits for your decision.${due}`;
   await Promise.all(
@@ -197,7 +197,7 @@ export async function finishAccess(
   } catch (error) {
     const coded = asPortcullisError(error);
     ctx.logger.error({ err: coded, cause: coded.cause, requestId: request.id }, "early close failed");
-    return `I could not close ${request.id}: ${coded.userMessage} It stays open until ${utc(new Date(request.grant?.endTimeUtc ?? now))}.`;
+    return `I could not close ${request.id}: ${coded.userMessage} It stays open until ${utcText(new Date(request.grant?.endTimeUtc ?? now))}.`;
   }
   const next: RequestRecord = {
     ...stored.data,
@@ -220,9 +220,9 @@ export async function finishAccess(
     await tellRequester(
       ctx,
       next,
-      `${request.id} was closed early by ${user.name}; ${windowWords(request)} closes at ${utc(closesAt)}.`,
+      `${request.id} was closed early by ${user.name}; ${windowWords(request)} closes at ${utcText(closesAt)}.`,
     );
-  return `${request.id}: ${windowWords(request)} closes at ${utc(closesAt)} (JIT needs an end time in the future, so up to a minute). Existing sessions are not cut — log out.`;
+  return `${request.id}: ${windowWords(request)} closes at ${utcText(closesAt)} (JIT needs an end time in the future, so up to a minute). Existing sessions are not cut — log out.`;
 }
 
 async function onlyActive(ctx: AppContext, user: ChatUser): Promise<StoredRecord | string> {
@@ -265,8 +265,4 @@ function windowWords(request: AccessRequest): string {
     .map((target) => `port ${target.ports.join(", ")} on ${target.vmName}`)
     .join("; ");
   return `${what} for ${request.source?.prefix ?? "your address"}`;
-}
-
-function utc(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }

@@ -13,7 +13,7 @@ import {
 } from "../domain/access-request.ts";
 import { checkBreakGlass } from "../domain/break-glass.ts";
 import type { BreakGlassCommand } from "../domain/commands.ts";
-import { formatDuration } from "../domain/duration.ts";
+import { formatDuration, utcText } from "../domain/duration.ts";
 import { breakGlassSettings, resolveApprovalPolicy } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import { approvalMessage, recipientOf, replaceCards } from "./approval-delivery.ts";
@@ -179,7 +179,7 @@ export async function remindReviewers(ctx: AppContext, timer: ClaimedTimer): Pro
   const stored = await loadRecord(ctx, String(timer.payload.requestId));
   const request = stored?.data.request;
   if (request?.review?.state !== "required") return;
-  const text = `Reminder: the break-glass ${request.id} by ${request.requester.name} on ${targetsText(request)} (${request.incident}) still needs your review — acknowledge or flag it on the card by ${utc(new Date(request.review.dueAt))}.`;
+  const text = `Reminder: the break-glass ${request.id} by ${request.requester.name} on ${targetsText(request)} (${request.incident}) still needs your review — acknowledge or flag it on the card by ${utcText(new Date(request.review.dueAt))}.`;
   await Promise.all(
     request.approval.approvers.map((approver) =>
       ctx.notifier.toUser(recipientOf(approver), { kind: "text", text }),
@@ -306,8 +306,4 @@ async function recentBreakGlass(ctx: AppContext, now: Date): Promise<readonly Ac
 
 function targetsText(request: AccessRequest): string {
   return request.targets.map((target) => `${target.vmName} port ${target.ports.join(", ")}`).join("; ");
-}
-
-function utc(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }

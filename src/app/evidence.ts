@@ -4,7 +4,7 @@
  * in chat, and the weekly digest to the security channel.
  */
 import type { AccessRequest } from "../domain/access-request.ts";
-import { formatDuration } from "../domain/duration.ts";
+import { formatDuration, utcText } from "../domain/duration.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import type { RequestRecord } from "./request-record.ts";
@@ -77,7 +77,7 @@ export function evidenceText(
   scope: { readonly since: Date; readonly vm?: string },
 ): string {
   const where = scope.vm ? ` on ${scope.vm}` : "";
-  const header = `Since ${utc(scope.since)}${where}: ${records.length} request${records.length === 1 ? "" : "s"}.`;
+  const header = `Since ${utcText(scope.since)}${where}: ${records.length} request${records.length === 1 ? "" : "s"}.`;
   if (records.length === 0) return header;
   const flagged = records.filter((record) => record.request.review?.state === "flagged");
   const overdue = records.filter((record) => record.request.review?.state === "escalated");
@@ -109,7 +109,7 @@ function line(record: RequestRecord): string {
           ? `approved by ${approvers.join(", ")}`
           : "no decision";
   const window = request.grant
-    ? `open ${utc(new Date(request.grant.initiatedAt))} → ${utc(new Date(record.closure?.expectedAt ?? request.grant.endTimeUtc))}`
+    ? `open ${utcText(new Date(request.grant.initiatedAt))} → ${utcText(new Date(record.closure?.expectedAt ?? request.grant.endTimeUtc))}`
     : "";
   const closed =
     record.closure?.closed === true
@@ -139,8 +139,4 @@ async function recent(ctx: AppContext, sinceMs: number, vm?: string): Promise<Re
         vm === undefined ||
         record.request.targets.some((target) => target.vmName.toLowerCase() === vm.toLowerCase()),
     );
-}
-
-function utc(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }

@@ -6,7 +6,7 @@
  * Either way the new end stays within the JIT rule's maximum from now, the rules' cap and 24 h.
  */
 import { createRequest, extendGrant, revoke } from "../domain/access-request.ts";
-import { formatDuration, parseIsoDuration } from "../domain/duration.ts";
+import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
 import { asPortcullisError } from "../domain/errors.ts";
 import { justificationFor } from "../domain/justification.ts";
 import { AZURE_MAX_DURATION_MS } from "../domain/request-check.ts";
@@ -98,14 +98,14 @@ async function extendNow(
     });
   } catch (error) {
     const coded = asPortcullisError(error);
-    return `I could not extend ${request.id}: ${coded.userMessage} It still closes at ${utc(new Date(request.grant?.endTimeUtc ?? newEnd))}.`;
+    return `I could not extend ${request.id}: ${coded.userMessage} It still closes at ${utcText(new Date(request.grant?.endTimeUtc ?? newEnd))}.`;
   }
   const next: RequestRecord = { ...stored.data, request: moved.request };
   if (!(await commit(ctx, stored, next, moved.event)))
     return `${request.id} changed meanwhile; type \`status\` to see where it stands.`;
   await scheduleWindowTimers(ctx, next.request);
   await replaceCards(ctx, next);
-  return `${request.id} now closes at ${utc(newEnd)}, within what was approved.`;
+  return `${request.id} now closes at ${utcText(newEnd)}, within what was approved.`;
 }
 
 async function askForMore(
@@ -151,7 +151,7 @@ async function askForMore(
   // It must be decided before the window it would extend closes.
   await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, new Date(original.grant?.endTimeUtc ?? now));
   const reply = await askApprovers(ctx, inserted);
-  return `Extending ${original.id} to ${utc(newEnd)} goes beyond what was approved, so it needs approval again. ${reply}`;
+  return `Extending ${original.id} to ${utcText(newEnd)} goes beyond what was approved, so it needs approval again. ${reply}`;
 }
 
 /** When an extension request is granted, the window it extends has been superseded: end it. */
@@ -192,8 +192,4 @@ async function pick(
   if (active.length > 1)
     return `You have ${active.length} open: ${active.map((each) => each.id).join(", ")}. Which one? e.g. \`extend ${only.id} 30m\`.`;
   return only;
-}
-
-function utc(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }

@@ -4,7 +4,9 @@
  * then execute, check again) and looks in Azure's request history for an initiate of this request
  * that an earlier attempt made but never recorded — never a second grant the bot does not know of.
  */
+
 import { type AccessRequest, fail, type Grant, markActive } from "../domain/access-request.ts";
+import { utcText } from "../domain/duration.ts";
 import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
 import { initiatePlan, requestIdFromJustification } from "../domain/justification.ts";
 import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.ts";
@@ -181,7 +183,7 @@ export function grantNotice(record: RequestRecord): string {
     return `- **${target.vmName}** port ${ports}: ${connectHint(target)}`;
   });
   return [
-    `${request.id} is open for ${source} until ${utcTime(end)}${localTime(end, record.requesterTimeZone)}.`,
+    `${request.id} is open for ${source} until ${utcText(end)}${localTime(end, record.requesterTimeZone)}.`,
     lines.join("\n"),
     "JIT closes the port at that time; sessions already open are not cut, so log out when you are done.",
   ].join("\n\n");
@@ -199,10 +201,6 @@ function connectHint(target: AccessRequest["targets"][number]): string {
     return `\`${address}:${via}\``;
   });
   return hints.join(", ");
-}
-
-function utcTime(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
 function localTime(date: Date, timeZone: string | undefined): string {

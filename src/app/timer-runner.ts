@@ -110,16 +110,21 @@ export function createTimerRunner(
     return running;
   }
 
-  function schedule(): void {
+  /** A full batch means more may be due: look again at once instead of after a poll interval. */
+  function schedule(delayMs: number): void {
     if (stopped || !options.loop) return;
     timer = setTimeout(() => {
       runOnce()
-        .catch((error: unknown) => ctx.logger.error({ err: error }, "timer pass failed"))
-        .finally(schedule);
-    }, options.pollMs);
+        .then((count) => count >= options.batch)
+        .catch((error: unknown) => {
+          ctx.logger.error({ err: error }, "timer pass failed");
+          return false;
+        })
+        .then((full) => schedule(full ? 0 : options.pollMs));
+    }, delayMs);
     timer.unref();
   }
-  schedule();
+  schedule(options.pollMs);
 
   return {
     wake() {

@@ -3,7 +3,7 @@
  */
 import type { PolicyView } from "../app/fleet.ts";
 import { COMMAND_HELP } from "../domain/commands.ts";
-import { formatDuration, parseIsoDuration } from "../domain/duration.ts";
+import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
 import type { PortRule, VmWithJit } from "../domain/vm.ts";
 
 export function helpText(): string {
@@ -46,7 +46,7 @@ export function policyText(view: PolicyView): string {
       : `**Open now (${view.openGrants.length})**\n${view.openGrants
           .map(
             (grant) =>
-              `- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utc(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? ` — "${grant.justification}"` : ""}`,
+              `- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? ` — "${grant.justification}"` : ""}`,
           )
           .join("\n")}`;
   const approvers = vm.tags["jit-approvers"];
@@ -75,8 +75,4 @@ function reasonLine(vm: VmWithJit): string {
 
 function protocolText(protocol: string): string {
   return protocol === "*" ? "any protocol" : protocol.toUpperCase();
-}
-
-export function utc(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }

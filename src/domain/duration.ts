@@ -66,3 +66,8 @@ export function formatDuration(ms: number): string {
   if (hours === 0) return `${minutes} min`;
   return minutes === 0 ? `${hours} h` : `${hours} h ${minutes} min`;
 }
+
+/** "2026-11-23 14:05 UTC": how every chat message and card names an instant. */
+export function utcText(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
