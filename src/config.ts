@@ -70,6 +70,7 @@ const EnvSchema = z.object({
   SECURITY_CHANNEL: optionalText,
   BREAK_GLASS_RUNBOOK_URL: optionalText.pipe(z.string().url().optional()),
   AUDITORS: upnList,
+  ADMINS: upnList,
   DATABASE_SCHEMA: optionalText.pipe(
     z
       .string()
@@ -134,6 +135,8 @@ export interface Config {
   readonly breakGlassRunbookUrl: string | undefined;
   /** Who may read every request's evidence (`audit`); approvers see their own VMs'. */
   readonly auditors: readonly string[];
+  /** Who may run `doctor` in chat. */
+  readonly admins: readonly string[];
   readonly rules: ApprovalRules;
   readonly rulesFile: string;
   /** Teams conversation id of a channel that gets every approval card, besides the approvers' 1:1 chats. */
@@ -233,6 +236,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     breakGlassUsers: e.BREAK_GLASS_USERS,
     breakGlassRunbookUrl: e.BREAK_GLASS_RUNBOOK_URL,
     auditors: e.AUDITORS,
+    admins: e.ADMINS,
     rules: readRules(rulesFile),
     rulesFile,
     approvalsChannelId: e.APPROVALS_CHANNEL,

@@ -7,10 +7,13 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import type { AppContext } from "./app/context.ts";
+import { deploymentFacts, runDoctor } from "./app/doctor.ts";
 import { armWeeklyDigest } from "./app/evidence.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
 import { timerHandlers } from "./app/timer-handlers.ts";
 import { createTimerRunner, type TimerRunner } from "./app/timer-runner.ts";
+import { BOT_ROLE_ACTIONS, BOT_ROLE_NAME } from "./azure/bot-role.ts";
+import { createIdentityPermissions } from "./azure/identity-permissions.ts";
 import { createJitGateway } from "./azure/jit-gateway.ts";
 import { createTeamsAdapter } from "./chat/teams/teams-adapter.ts";
 import { createTeamsBot } from "./chat/teams/teams-bot.ts";
@@ -121,7 +124,15 @@ export async function startPortcullis(
     loop: true,
   });
   await armWeeklyDigest(app);
-  const bot = createTeamsBot({ config, adapter, app });
+  const doctor = () =>
+    runDoctor({
+      facts: deploymentFacts(config),
+      gateway,
+      subscriptionId,
+      permissions: createIdentityPermissions({ armEndpoint }),
+      role: { name: BOT_ROLE_NAME, actions: BOT_ROLE_ACTIONS },
+    });
+  const bot = createTeamsBot({ config, adapter, app, doctor });
   const http = await listen(createHttpServer({ bot, app }), config.port, config.host);
   logger.info(
     {

@@ -423,3 +423,15 @@ export function doctorText(report: DoctorReport): string {
   ]);
   return [summary, "", ...lines].join("\n");
 }
+
+/** `doctor` in chat: the same checklist, for the people in ADMINS only (it shows the deployment's setup). */
+export async function doctorForChat(
+  user: { readonly upn?: string },
+  admins: readonly string[],
+  run: () => Promise<DoctorReport>,
+): Promise<string> {
+  if (!user.upn || !admins.includes(user.upn.toLowerCase())) {
+    return "`doctor` is for Portcullis admins (ADMINS). An admin can also run `npm run doctor` where the bot is deployed.";
+  }
+  return doctorText(await run());
+}

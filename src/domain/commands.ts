@@ -35,7 +35,8 @@ export type Command =
   | { readonly kind: "cancel"; readonly requestId: string }
   | BreakGlassCommand
   | { readonly kind: "extend"; readonly requestId?: string; readonly durationMs: number }
-  | { readonly kind: "audit"; readonly vm?: string; readonly sinceMs: number };
+  | { readonly kind: "audit"; readonly vm?: string; readonly sinceMs: number }
+  | { readonly kind: "doctor" };
 
 /** `break-glass web-01 INC-9 [from <ip>] [for <duration>] <reason…>`: on-call access now. */
 export interface BreakGlassCommand {
@@ -125,11 +126,14 @@ export const COMMAND_HELP: readonly {
     example: "break-glass db-01 INC-9 database down, owner asleep",
     summary: "on-call only: access now without waiting; everyone is told and a review is owed (also `bg`)",
   },
+  {
+    verb: "doctor",
+    usage: "doctor",
+    example: "doctor",
+    summary: "admins: check the deployment (config, Azure access, the bot's role)",
+  },
   { verb: "help", usage: "help", example: "help", summary: "this list" },
 ];
-
-/** Verbs of the grammar that this release does not serve yet; answered honestly rather than guessed at. */
-const PLANNED_VERBS = new Set(["doctor"]);
 
 const KNOWN_VERBS = COMMAND_HELP.map((entry) => entry.verb);
 
@@ -203,6 +207,8 @@ export function parseCommand(text: string): ParseResult {
       if (!parsed.ok) return fail(parsed.message);
       return ok({ kind: "extend", ...(id === undefined ? {} : { requestId: id }), durationMs: parsed.ms });
     }
+    case "doctor":
+      return rest.length === 0 ? ok({ kind: "doctor" }) : fail("`doctor` takes no arguments.");
     case "audit": {
       let vm: string | undefined;
       let sinceMs = 7 * 24 * 60 * 60_000;
@@ -230,14 +236,8 @@ export function parseCommand(text: string): ParseResult {
     default:
       break;
   }
-  if (PLANNED_VERBS.has(verb)) {
-    return {
-      ok: false,
-      message: `\`${verb}\` is part of Portcullis's grammar but this release does not serve it yet. ${tryHelp()}`,
-    };
-  }
-  const closest = closestVerb(verb, [...KNOWN_VERBS, ...PLANNED_VERBS]);
-  const hint = closest && KNOWN_VERBS.includes(closest) ? `Did you mean \`${closest}\`? ` : "";
+  const closest = closestVerb(verb, KNOWN_VERBS);
+  const hint = closest ? `Did you mean \`${closest}\`? ` : "";
   return { ok: false, message: `I don't know "${truncate(first)}". ${hint}${tryHelp()}` };
 }
 

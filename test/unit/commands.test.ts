@@ -31,9 +31,9 @@ describe("parseCommand", () => {
       'I don\'t know "polcy". Did you mean `policy`? Type `help` for what I understand.',
     );
   });
-  it("a planned verb → says it is not served yet, not 'unknown'", () => {
-    const result = parseCommand("doctor");
-    expect(!result.ok && result.message).toContain("does not serve it yet");
+  it("doctor takes no arguments", () => {
+    expect(parseCommand("doctor")).toEqual({ ok: true, command: { kind: "doctor" } });
+    expect(parseCommand("doctor now").ok).toBe(false);
   });
 
   it.each([

@@ -10,6 +10,7 @@ import { showPendingTo } from "../../app/approval-delivery.ts";
 import { breakGlass, reviewBreakGlass } from "../../app/break-glass.ts";
 import type { AppContext, ChatUser } from "../../app/context.ts";
 import { decide } from "../../app/decide.ts";
+import { type DoctorReport, doctorForChat } from "../../app/doctor.ts";
 import { auditReport } from "../../app/evidence.ts";
 import { extendAccess } from "../../app/extend.ts";
 import { listVms, showPolicy } from "../../app/fleet.ts";
@@ -26,6 +27,8 @@ export interface TeamsBotDeps {
   readonly config: Config;
   readonly adapter: TeamsAdapter;
   readonly app: AppContext;
+  /** The deployment checklist (`doctor`), wired in main.ts. */
+  readonly doctor: () => Promise<DoctorReport>;
 }
 
 export interface TeamsBot {
@@ -107,6 +110,8 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         return breakGlass(ctx, await chatUser(context, ctx), command);
       case "extend":
         return extendAccess(ctx, await chatUser(context, ctx), command.requestId, command.durationMs);
+      case "doctor":
+        return doctorForChat(await chatUser(context, ctx), config.admins, deps.doctor);
       case "audit":
         return auditReport(ctx, await chatUser(context, ctx), {
           sinceMs: command.sinceMs,
