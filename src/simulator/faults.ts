@@ -17,6 +17,8 @@ export const faultSchema = z.object({
   /**
    * "before" (default): fail without touching state. "after": process the request, then fail the reply —
    * the lost-response case that makes a client retry an initiate that already happened.
+   * For "latency": "before" waits, then processes; "after" processes, then waits before answering
+   * (the request took effect while the client still waits — a client that dies then never hears of it).
    */
   when: z.enum(["before", "after"]).default("before"),
 });

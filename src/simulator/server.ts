@@ -120,7 +120,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
 
     const fault = faults.take(method, url.pathname + url.search);
     if (fault) entry.fault = fault.kind;
-    if (fault?.kind === "latency") await sleep(fault.latencyMs ?? 1000);
+    if (fault?.kind === "latency" && fault.when === "before") await sleep(fault.latencyMs ?? 1000);
     if (fault && fault.kind !== "latency" && fault.when === "before") {
       applyFault(res, fault.kind, fault.retryAfterSeconds, entry);
       return;
@@ -137,6 +137,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       return;
     }
     entry.status = resolved.status;
+    // Latency "after": the request took effect (and shows in the log); only the answer is late.
+    if (fault?.kind === "latency" && fault.when === "after") await sleep(fault.latencyMs ?? 1000);
     logger?.debug({ method, path: url.pathname, status: resolved.status }, "simulator: ARM request");
     send(res, resolved);
   }

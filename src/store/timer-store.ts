@@ -33,30 +33,47 @@ export function createTimerStore(sql: SqlExecutor, clock: Clock): TimerStore {
       );
     },
 
-    /** Only a pending timer is cancelled; a done one stays done (it already fired). */
+    /**
+     * Only a pending timer is cancelled; a done one stays done (it already fired). One being fired
+     * right now (a live lease) is left to finish: its handler re-reads the request, and a handler
+     * that cancels its own kind must not lose its retry if it dies before completing.
+     */
     async cancel(key) {
+      const now = clock.now();
       await sql.query(
         `UPDATE timers SET state = 'cancelled', owner = NULL, lease_until = NULL, updated_at = $2
-          WHERE key = $1 AND state = 'pending'`,
-        [key, clock.now()],
+          WHERE key = $1 AND state = 'pending' AND (lease_until IS NULL OR lease_until < $2)`,
+        [key, now],
+      );
+    },
+
+    /** Keeps claims alive while their handlers run; a no-op for any `owner` no longer holds. */
+    async extendLease(ids, owner, leaseUntil) {
+      if (ids.length === 0) return;
+      await sql.query(
+        `UPDATE timers SET lease_until = $3
+          WHERE id = ANY($1::bigint[]) AND owner = $2 AND state = 'pending' AND lease_until IS NOT NULL`,
+        [ids, owner, leaseUntil],
       );
     },
 
     async claimDue(now, owner, leaseUntil, limit) {
       if (limit <= 0) return [];
-      // SKIP LOCKED lets concurrent claimers take disjoint rows; the outer WHERE repeats the
-      // condition so a row another claimer just leased is not taken again.
+      // SKIP LOCKED lets concurrent claimers take disjoint rows; FOR UPDATE re-checks the condition
+      // on the row it locks. MATERIALIZED runs the pick once: as `WHERE id IN (… LIMIT n)` the
+      // planner may re-run it and claim every due row, whatever the limit (it did: 500 of 500).
       const rows = await sql.query<TimerRow>(
-        `UPDATE timers
-            SET owner = $2, lease_until = $3, attempts = attempts + 1, updated_at = $1
-          WHERE id IN (
-                  SELECT id FROM timers
-                   WHERE state = 'pending' AND due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
-                   ORDER BY due_at, id
-                   LIMIT $4
-                   FOR UPDATE SKIP LOCKED)
-            AND state = 'pending' AND (lease_until IS NULL OR lease_until < $1)
-          RETURNING id, key, kind, due_at, payload, attempts`,
+        `WITH picked AS MATERIALIZED (
+                SELECT id FROM timers
+                 WHERE state = 'pending' AND due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+                 ORDER BY due_at, id
+                 LIMIT $4
+                 FOR UPDATE SKIP LOCKED)
+         UPDATE timers
+            SET owner = $2, lease_until = $3, attempts = timers.attempts + 1, updated_at = $1
+           FROM picked
+          WHERE timers.id = picked.id
+          RETURNING timers.id, timers.key, timers.kind, timers.due_at, timers.payload, timers.attempts`,
         [now, owner, leaseUntil, Math.floor(limit)],
       );
       return rows.map(toClaimed).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);

@@ -368,6 +368,21 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
         expect(await store.timers.claimDue(at(10), "p1", lease(20), 0)).toEqual([]);
       });
 
+      it("claimDue respects the limit with hundreds due (the planner once re-ran the pick and took all)", async () => {
+        for (let start = 0; start < 300; start += 50) {
+          await Promise.all(
+            Array.from({ length: 50 }, (_, i) =>
+              store.timers.schedule({ key: `m${start + i}`, kind: "k", dueAt: at(-1), payload: {} }),
+            ),
+          );
+        }
+        expect(await store.timers.claimDue(at(0), "p1", lease(5), 20)).toHaveLength(20);
+        const claimedRows = await fixture.sql.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM timers WHERE owner IS NOT NULL",
+        );
+        expect(claimedRows[0]?.n).toBe(20);
+      });
+
       it("a lease keeps others off until it runs out; then the timer is claimed again", async () => {
         await store.timers.schedule({ key: "k1", kind: "k", dueAt: at(1), payload: {} });
         expect(await store.timers.claimDue(at(1), "p1", lease(3), 10)).toHaveLength(1);
@@ -452,8 +467,41 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
         const [rearmed] = await store.timers.claimDue(at(50), "p1", lease(51), 10);
         expect(rearmed).toMatchObject({ dueAt: at(50), payload: { v: 3 }, attempts: 1 });
 
+        await store.timers.schedule({ key: "expiry:R-1", kind: "expiry", dueAt: at(70), payload: { v: 4 } });
         await store.timers.cancel("expiry:R-1");
-        expect(await store.timers.claimDue(at(60), "p1", lease(61), 10)).toEqual([]);
+        expect(await store.timers.claimDue(at(80), "p1", lease(81), 10)).toEqual([]);
+      });
+
+      it("cancel leaves a timer under a live lease to its holder; once the lease lapses it fires again", async () => {
+        // A handler that cancels its own kind (a time-out cancels the undecided timers) and dies
+        // before completing must still be retried, or its notices are lost.
+        await store.timers.schedule({ key: "k1", kind: "k", dueAt: at(-1), payload: {} });
+        const [held] = await store.timers.claimDue(at(-1), "p1", lease(5), 10);
+        await store.timers.cancel("k1");
+        expect(await store.timers.claimDue(at(6), "p2", lease(7), 10)).toMatchObject([
+          { key: "k1", attempts: 2 },
+        ]);
+        await store.timers.complete(held?.id ?? -1, "p1");
+        await store.timers.schedule({ key: "k2", kind: "k", dueAt: at(-1), payload: {} });
+        const [done] = await store.timers.claimDue(at(-1), "p1", lease(5), 10);
+        await store.timers.cancel("k2");
+        await store.timers.complete(done?.id ?? -1, "p1");
+        const rows = await fixture.sql.query<{ key: string; state: string }>(
+          "SELECT key, state FROM timers ORDER BY key",
+        );
+        expect(rows).toEqual([
+          { key: "k1", state: "pending" },
+          { key: "k2", state: "done" },
+        ]);
+      });
+
+      it("extendLease keeps a claim from being taken while its handler runs; only the holder extends", async () => {
+        await store.timers.schedule({ key: "k1", kind: "k", dueAt: at(1), payload: {} });
+        const [held] = await store.timers.claimDue(at(1), "p1", lease(2), 10);
+        await store.timers.extendLease([held?.id ?? -1], "p2", lease(100));
+        await store.timers.extendLease([held?.id ?? -1], "p1", lease(10));
+        expect(await store.timers.claimDue(at(5), "p2", lease(6), 10)).toEqual([]);
+        expect(await store.timers.claimDue(at(11), "p2", lease(12), 10)).toHaveLength(1);
       });
 
       it("rescheduling a claimed timer drops the lease: the old holder cannot complete it", async () => {

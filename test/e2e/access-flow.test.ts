@@ -241,6 +241,57 @@ describe("a denied request", () => {
   });
 });
 
+describe("a card click Teams delivers twice (same activity id)", () => {
+  it("is handled once: one decision, one notice", async () => {
+    await say(alice, "help");
+    const reply = await say(sam, "ssh web-02 from 203.0.113.9 for 30m because duplicate");
+    const requestId = requestIdIn(reply);
+    const activity = activityFrom(alice, {
+      type: "invoke",
+      name: "adaptiveCard/action",
+      replyToId: "card",
+      value: {
+        action: { type: "Action.Execute", verb: "portcullis.deny", data: { requestId, denyReason: "twice" } },
+        trigger: "manual",
+      },
+    });
+    const deliver = () =>
+      fetch(`${bot.url}/api/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(activity),
+      });
+    const first = await deliver();
+    const second = await deliver();
+    expect(first.status).toBe(200);
+    expect(JSON.stringify(await first.json())).toMatch(new RegExp(`You denied ${requestId}|"${requestId}"`));
+    await second.arrayBuffer(); // its HTTP answer: see the todo below
+    await connector.waitFor(
+      (sent) =>
+        sent.conversationId === conversationOf(sam) &&
+        String(sent.body.text ?? "").includes(`${requestId} was denied`),
+    );
+    // A later, distinct message is answered: by then a second handling would have told sam again.
+    await say(sam, "status");
+    const notices = connector.sent.filter((sent) =>
+      String(sent.body.text ?? "").includes(`${requestId} was denied`),
+    );
+    expect(notices).toHaveLength(1);
+    // The decision's outcome is the same either way (a second handling would be refused as
+    // already decided), so the bot's own word is the evidence that the repeat was not handled.
+    const ignored = bot
+      .output()
+      .split("\n")
+      .filter((line) => line.includes("duplicate delivery ignored") && line.includes(String(activity.id)));
+    expect(ignored).toHaveLength(1);
+  });
+
+  // Today the repeat gets HTTP 501 with no body (the dedupe in teams-bot.ts's beforeTurn returns
+  // false, so no invoke response is set), which Teams shows as an error on the card. It should get
+  // the request's current card (or a 200 message), like a second click does.
+  it.todo("answers the repeated delivery with the current card (200), not 501");
+});
+
 describe("the one-time IP link", () => {
   function open(
     url: string,

@@ -8,6 +8,7 @@ export const repoRoot = resolve(fileURLToPath(new URL(".", import.meta.url)), ".
 
 export interface BotProcess {
   readonly url: string;
+  readonly port: number;
   readonly child: ChildProcess;
   readonly output: () => string;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -25,9 +26,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts the bot and resolves once it logs that it is listening; rejects with its output if it exits first. */
+/**
+ * Starts the bot and resolves once it logs that it is listening; rejects with its output if it exits first.
+ * Only PATH, HOME and `env` reach it (no DATABASE_URL or AZURE_* from the test's own environment).
+ */
 export async function startBotProcess(env: Record<string, string>): Promise<BotProcess> {
-  const port = await freePort();
+  const port = env.PORT === undefined ? await freePort() : Number(env.PORT);
   const child = spawn(process.execPath, [resolve(repoRoot, "src/main.ts")], {
     cwd: repoRoot,
     env: {
@@ -48,7 +52,11 @@ export async function startBotProcess(env: Record<string, string>): Promise<BotP
     output += chunk.toString("utf8");
   });
   await new Promise<void>((resolveStarted, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bot did not start within 30 s:\n${output}`)), 30_000);
+    // Generous: a fresh embedded database takes seconds to create, more on a busy CI machine.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`bot did not start within 60 s:\n${output}`));
+    }, 60_000);
     const onData = () => {
       if (output.includes("Portcullis is listening")) {
         clearTimeout(timer);
@@ -63,6 +71,7 @@ export async function startBotProcess(env: Record<string, string>): Promise<BotP
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
     child,
     output: () => output,
     stop: (signal = "SIGTERM") =>

@@ -5,7 +5,7 @@
  * (ResourceResponse `{id}`, ConversationResourceResponse `{id, activityId, serviceUrl}`, TeamsChannelAccount).
  */
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export interface SentActivity {
@@ -27,6 +27,14 @@ export interface FakeConnector {
   readonly sent: SentActivity[];
   /** Resolves with the first sent activity matching `predicate`, or rejects after `timeoutMs`. */
   waitFor(predicate: (activity: SentActivity) => boolean, timeoutMs?: number): Promise<SentActivity>;
+  /**
+   * Records matching sends but leaves the bot waiting for the answer until `release()` — to stop
+   * the bot in the middle of a step (and kill it there). Once-only: the next match is answered.
+   */
+  hold(predicate: (activity: SentActivity) => boolean): {
+    readonly held: Promise<SentActivity>;
+    release(): void;
+  };
   close(): Promise<void>;
 }
 
@@ -36,6 +44,13 @@ export async function startFakeConnector(members: readonly FakeMember[] = []): P
     predicate: (activity: SentActivity) => boolean;
     resolve: (activity: SentActivity) => void;
   }[] = [];
+
+  const holds: {
+    predicate: (activity: SentActivity) => boolean;
+    resolve: (activity: SentActivity) => void;
+    released: Promise<void>;
+  }[] = [];
+  const open = new Set<ServerResponse>();
 
   const record = (activity: SentActivity) => {
     sent.push(activity);
@@ -70,12 +85,21 @@ export async function startFakeConnector(members: readonly FakeMember[] = []): P
       const activityId = parts[4];
       if (req.method === "POST" || req.method === "PUT") {
         const id = req.method === "PUT" && activityId ? activityId : randomUUID();
-        record({
+        const activity: SentActivity = {
           method: req.method,
           conversationId,
           ...(activityId ? { activityId } : {}),
           body: { ...body, id },
-        });
+        };
+        record(activity);
+        const hold = holds.find((candidate) => candidate.predicate(activity));
+        if (hold) {
+          holds.splice(holds.indexOf(hold), 1);
+          hold.resolve(activity);
+          open.add(res);
+          await hold.released;
+          open.delete(res);
+        }
         return reply(200, { id });
       }
       if (req.method === "DELETE") return reply(200, {});
@@ -118,7 +142,20 @@ export async function startFakeConnector(members: readonly FakeMember[] = []): P
         }, timeoutMs).unref();
       });
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    hold(predicate) {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const held = new Promise<SentActivity>((resolve) => holds.push({ predicate, resolve, released }));
+      return { held, release };
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of open) res.destroy();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 

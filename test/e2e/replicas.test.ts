@@ -1,0 +1,298 @@
+/**
+ * Two bot processes on one PostgreSQL behave as one bot (DESIGN.md "Outside contract"; issue 4
+ * "Crashes and replicas"): real `node src/main.ts` processes, one external ARM simulator they share,
+ * a fake Teams connector, and the CI PostgreSQL with a fresh schema per test.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
+import { openStore, type PortcullisStore } from "../../src/store/index.ts";
+import { type BotProcess, repoRoot, startBotProcess } from "../support/bot-process.ts";
+import { type FakeConnector, type FakeMember, startFakeConnector } from "../support/fake-connector.ts";
+import {
+  dropSchema,
+  postgresUrl,
+  randomSchema,
+  redacted,
+  requirePostgres,
+  skipPostgres,
+  withAdmin,
+} from "../support/postgres.ts";
+import { clickActivity, conversationOf, invoke, requestIdIn, say } from "../support/teams-client.ts";
+
+const sam: FakeMember = {
+  id: "29:sam",
+  aadObjectId: "aad-sam",
+  name: "Sam Engineer",
+  userPrincipalName: "sam@contoso.com",
+};
+const alice: FakeMember = {
+  id: "29:alice",
+  aadObjectId: "aad-alice",
+  name: "Alice Owner",
+  userPrincipalName: "alice@contoso.com",
+};
+
+/** Four requesters, two requests each (one request per VM and person is allowed at a time). */
+const engineers: FakeMember[] = ["ann", "ben", "cat", "dan"].map((name) => ({
+  id: `29:${name}`,
+  aadObjectId: `aad-${name}`,
+  name,
+  userPrincipalName: `${name}@contoso.com`,
+}));
+
+/** Approval timeout for the timer test: short, so the timers are due while the test watches. */
+const APPROVAL_TIMEOUT = "6s";
+
+let simulator: RunningSimulator;
+let connector: FakeConnector;
+let rulesDir: string;
+
+async function initiatePosts(): Promise<number> {
+  const response = await fetch(`${simulator.url}/_sim/requests?pathIncludes=/initiate`);
+  const log = (await response.json()) as { value: { method: string }[] };
+  return log.value.filter((entry) => entry.method === "POST").length;
+}
+
+async function probe(source: string, vm: string, port: number): Promise<boolean> {
+  const response = await fetch(`${simulator.url}/_sim/probe?source=${source}&vm=${vm}&port=${port}`);
+  return ((await response.json()) as { allowed: boolean }).allowed;
+}
+
+async function until<T>(
+  what: () => string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function textsTo(user: FakeMember, includes: string): string[] {
+  return connector.sent
+    .filter((sent) => sent.conversationId === conversationOf(user) && sent.method === "POST")
+    .map((sent) => String(sent.body.text ?? ""))
+    .filter((text) => text.includes(includes));
+}
+
+if (skipPostgres) {
+  describe.skip("two bot processes on one PostgreSQL — SKIPPED because PORTCULLIS_SKIP_POSTGRES=1", () => {
+    it("needs a PostgreSQL server", () => {});
+  });
+} else {
+  describe(`two bot processes on one PostgreSQL (${redacted(postgresUrl)})`, () => {
+    let schema: string;
+    let bots: BotProcess[] = [];
+    let store: PortcullisStore | undefined;
+
+    beforeAll(async () => {
+      await requirePostgres();
+      simulator = await startSimulator({ port: 0 });
+      connector = await startFakeConnector([sam, alice, ...engineers]);
+      rulesDir = mkdtempSync(join(tmpdir(), "portcullis-replicas-"));
+      const rules = JSON.parse(readFileSync(join(repoRoot, "env/rules.json"), "utf8")) as {
+        defaults: Record<string, unknown>;
+      };
+      rules.defaults.approvalTimeout = APPROVAL_TIMEOUT;
+      writeFileSync(join(rulesDir, "short-timeout.json"), JSON.stringify(rules));
+    });
+
+    afterAll(async () => {
+      await connector?.close();
+      await simulator?.close();
+      if (rulesDir) rmSync(rulesDir, { recursive: true, force: true });
+    });
+
+    beforeEach(async () => {
+      schema = randomSchema();
+      await fetch(`${simulator.url}/_sim/reset`, { method: "POST" });
+    });
+
+    afterEach(async () => {
+      await Promise.all(bots.map((bot) => bot.stop()));
+      bots = [];
+      await store?.close();
+      store = undefined;
+      await dropSchema(schema);
+    });
+
+    async function startBots(env: Record<string, string> = {}): Promise<BotProcess[]> {
+      // Started together: both run the migrations on the fresh schema at once, as replicas do.
+      const started = await Promise.allSettled(
+        [0, 1].map(() =>
+          startBotProcess({
+            DATABASE_URL: postgresUrl,
+            DATABASE_SCHEMA: schema,
+            AZURE_ARM_ENDPOINT: simulator.url,
+            TIMER_POLL_INTERVAL: "PT0.2S",
+            ...env,
+          }),
+        ),
+      );
+      for (const result of started) if (result.status === "fulfilled") bots.push(result.value);
+      for (const result of started) if (result.status === "rejected") throw result.reason;
+      return bots;
+    }
+
+    /** The test's own view of the database the bots share. */
+    async function sharedStore(): Promise<PortcullisStore> {
+      store ??= await openStore({ databaseUrl: postgresUrl, schema });
+      return store;
+    }
+
+    it("50 concurrent Approve clicks spread over both processes give exactly one initiate", {
+      timeout: 90_000,
+    }, async () => {
+      const [one, two] = await startBots();
+      if (!one || !two) throw new Error("two bots expected");
+      await say(one.url, connector, alice, "help");
+      const reply = await say(two.url, connector, sam, "ssh web-01 from 203.0.113.7 for 1h because INC-1");
+      const requestId = requestIdIn(reply);
+
+      const clicks = Array.from({ length: 50 }, (_, i) =>
+        invoke(
+          (i % 2 === 0 ? one : two).url,
+          clickActivity(connector, alice, "portcullis.approve", { requestId }),
+        ),
+      );
+      const answers = await Promise.all(clicks);
+
+      for (const answer of answers) expect(answer.status).toBe(200);
+      // The one click that decided says so (in words, or with the card); every other one says who decided first.
+      const decided = answers.filter(
+        (answer) =>
+          answer.body?.type === "application/vnd.microsoft.card.adaptive" ||
+          JSON.stringify(answer.body?.value ?? "").includes(`You approved ${requestId}`),
+      );
+      const already = answers.filter((answer) =>
+        JSON.stringify(answer.body?.value ?? "").includes(
+          `${requestId} was already approved by alice@contoso.com`,
+        ),
+      );
+      expect(decided).toHaveLength(1);
+      expect(already).toHaveLength(49);
+
+      await connector.waitFor(
+        (sent) =>
+          sent.conversationId === conversationOf(sam) &&
+          String(sent.body.text ?? "").includes(`${requestId} is open for 203.0.113.7`),
+      );
+      expect(await initiatePosts()).toBe(1);
+      expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
+      const stored = await (await sharedStore()).requests.get<{ request: { state: string } }>(requestId);
+      expect(stored?.data.request.state).toBe("active");
+      const events = await withAdmin((pool) =>
+        pool.query<{ type: string; n: string }>(
+          `SELECT type, count(*) AS n FROM "${schema}".audit_events WHERE request_id = $1 GROUP BY type`,
+          [requestId],
+        ),
+      );
+      const counts = Object.fromEntries(events.rows.map((row) => [row.type, Number(row.n)]));
+      expect(counts["request.approved"]).toBe(1);
+      expect(counts["request.activated"]).toBe(1);
+    });
+
+    it("a grant slower than the timer lease is not taken over by the other process", {
+      timeout: 90_000,
+    }, async () => {
+      // The initiate takes 5 s; the lease is 2 s. Without the holder renewing its lease, the other
+      // process would claim the grant timer, find nothing in Azure's history yet, and initiate again.
+      const [one, two] = await startBots({ TIMER_LEASE: "2s" });
+      if (!one || !two) throw new Error("two bots expected");
+      await fetch(`${simulator.url}/_sim/faults`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          match: { method: "POST", pathIncludes: "/initiate" },
+          kind: "latency",
+          latencyMs: 5_000,
+        }),
+      });
+      await say(one.url, connector, alice, "help");
+      const requestId = requestIdIn(
+        await say(two.url, connector, sam, "ssh web-02 from 203.0.113.9 for 1h because INC-2"),
+      );
+      const answer = await invoke(
+        one.url,
+        clickActivity(connector, alice, "portcullis.approve", { requestId }),
+      );
+      expect(JSON.stringify(answer.body)).toContain(`You approved ${requestId}`);
+      await connector.waitFor(
+        (sent) =>
+          sent.conversationId === conversationOf(sam) &&
+          String(sent.body.text ?? "").includes(`${requestId} is open for 203.0.113.9`),
+        30_000,
+      );
+      const grant = await withAdmin((pool) =>
+        pool.query<{ state: string; attempts: number }>(
+          `SELECT state, attempts FROM "${schema}".timers WHERE key = $1`,
+          [`grant:${requestId}`],
+        ),
+      );
+      expect(grant.rows).toEqual([{ state: "done", attempts: 1 }]);
+      expect(await initiatePosts()).toBe(1);
+    });
+
+    it("every timer fires once: each of several timed-out requests gets one reminder and one notice", {
+      timeout: 90_000,
+    }, async () => {
+      const [one, two] = await startBots({ RULES_FILE: join(rulesDir, "short-timeout.json") });
+      if (!one || !two) throw new Error("two bots expected");
+      await say(one.url, connector, alice, "help");
+      const ids: string[] = [];
+      const asked: { who: FakeMember; id: string }[] = [];
+      for (const [i, who] of engineers.entries()) {
+        for (const [j, vm] of ["web-01", "web-02"].entries()) {
+          const bot = j === 0 ? one : two;
+          const reply = await say(
+            bot.url,
+            connector,
+            who,
+            `ssh ${vm} from 203.0.113.${20 + i} for 1h because T-${i}`,
+          );
+          expect(reply).toContain("is waiting for 1 approval");
+          ids.push(requestIdIn(reply));
+          asked.push({ who, id: requestIdIn(reply) });
+        }
+      }
+
+      // Every timer of these requests done (fired and completed), none left pending or claimed.
+      let last: unknown;
+      const timers = await until(
+        () => `the approval timers to fire: ${JSON.stringify(last)}`,
+        async () => {
+          const rows = await withAdmin((pool) =>
+            pool.query<{ key: string; kind: string; state: string; attempts: number }>(
+              `SELECT key, kind, state, attempts FROM "${schema}".timers WHERE kind IN ('approval-timeout', 'approval-reminder')`,
+            ),
+          );
+          last = rows.rows;
+          return rows.rows.length === ids.length * 2 && rows.rows.every((row) => row.state === "done")
+            ? rows.rows
+            : undefined;
+        },
+      );
+      // Claimed once each: no timer was taken by both processes, or taken again after a lost lease.
+      for (const timer of timers)
+        expect({ key: timer.key, attempts: timer.attempts }).toEqual({ key: timer.key, attempts: 1 });
+
+      for (const { who, id } of asked) {
+        expect(textsTo(who, `${id} timed out`)).toHaveLength(1);
+        expect(textsTo(alice, `Reminder: ${id} `)).toHaveLength(1);
+      }
+      const events = await withAdmin((pool) =>
+        pool.query<{ request_id: string }>(
+          `SELECT request_id FROM "${schema}".audit_events WHERE type = 'request.timed_out'`,
+        ),
+      );
+      expect(events.rows.map((row) => row.request_id).sort()).toEqual([...ids].sort());
+    });
+  });
+}
