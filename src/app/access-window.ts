@@ -62,6 +62,16 @@ export async function expireWindow(ctx: AppContext, timer: ClaimedTimer): Promis
   for (let attempt = 0; attempt < 5; attempt++) {
     const stored = await loadRecord(ctx, requestId);
     const request = stored?.data.request;
+    // An earlier attempt recorded the expiry and died before telling anyone: finish that (at least once).
+    if (
+      timer.attempts > 1 &&
+      stored &&
+      request?.state === "expired" &&
+      request.endedBy === "portcullis" &&
+      request.grant
+    ) {
+      return announceExpiry(ctx, stored.data, new Date(request.grant.endTimeUtc));
+    }
     if (!stored || request?.state !== "active" || !request.grant) return;
     const end = new Date(request.grant.endTimeUtc);
     // The end moved (an extension) after this timer was claimed: fire at the new end instead.
@@ -75,15 +85,18 @@ export async function expireWindow(ctx: AppContext, timer: ClaimedTimer): Promis
       closure: { expectedAt: end.toISOString() },
     };
     if (!(await commit(ctx, stored, next, moved.event))) continue;
-    await replaceCards(ctx, next);
-    await tellRequester(
-      ctx,
-      next,
-      `${request.id}: ${windowWords(request)} closed at ${utcText(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.`,
-    );
-    return;
+    return announceExpiry(ctx, next, end);
   }
   throw new Error(`${requestId} kept changing while expiring`);
+}
+
+async function announceExpiry(ctx: AppContext, record: RequestRecord, end: Date): Promise<void> {
+  await replaceCards(ctx, record);
+  await tellRequester(
+    ctx,
+    record,
+    `${record.request.id}: ${windowWords(record.request)} closed at ${utcText(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.`,
+  );
 }
 
 /** After the end: the request history and the NSGs must show nothing open for this address any more. */

@@ -81,6 +81,20 @@ describe("an open window", () => {
     });
   });
 
+  it("an expiry interrupted after it was recorded still tells the requester when the timer is retried", async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(60 * MINUTE);
+    h.notifier.crashOnNextSend = true;
+    await h.settle();
+    expect(await stateOf(id)).toBe("expired");
+    expect(h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("closed at"))).toBe(false);
+    h.clock.advance(5_000); // the timer's back-off
+    await h.settle();
+    expect(h.notifier.textsTo("sam@contoso.com").filter((text) => text.includes("closed at"))).toHaveLength(
+      1,
+    );
+  });
+
   it("raises the alarm to approvers and the security channel when Azure has not closed the port", async () => {
     const id = await approvedAndOpen();
     // Azure lags: its clock is 30 minutes behind, so the Allow rule is still there after the end.

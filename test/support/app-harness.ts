@@ -39,6 +39,8 @@ export class RecordingNotifier implements Notifier {
   readonly sent: Delivered[] = [];
   readonly updates: { handle: MessageHandle; message: OutboundMessage }[] = [];
   readonly unreachable = new Set<string>();
+  /** The next send throws, as if the process died right there (after whatever the handler wrote before). */
+  crashOnNextSend = false;
   private next = 0;
 
   async toUser(recipient: Recipient, message: OutboundMessage): Promise<MessageHandle | undefined> {
@@ -64,6 +66,10 @@ export class RecordingNotifier implements Notifier {
       );
   }
   private record(to: string, message: OutboundMessage): MessageHandle {
+    if (this.crashOnNextSend) {
+      this.crashOnNextSend = false;
+      throw new Error("simulated crash while sending");
+    }
     const handle = { conversationKey: to, activityId: `activity-${++this.next}` };
     this.sent.push({ to, message, handle });
     return handle;

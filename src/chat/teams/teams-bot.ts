@@ -61,6 +61,20 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
       );
       if (!first) {
         logger.info({ activityId: activity.id }, "duplicate delivery ignored");
+        // A repeated card click still needs an invoke answer, or Teams shows the card as failed.
+        if (activity.type === ActivityTypes.Invoke) {
+          await context.sendActivity({
+            type: ActivityTypes.InvokeResponse,
+            value: {
+              status: 200,
+              body: {
+                statusCode: 200,
+                type: "application/vnd.microsoft.activity.message",
+                value: "Already handled.",
+              },
+            },
+          });
+        }
         return false;
       }
     }
