@@ -97,14 +97,16 @@ export async function breakGlass(
     requesterConversationKey: user.conversationKey,
     ...(user.timeZone === undefined ? {} : { requesterTimeZone: user.timeZone }),
   };
-  const stored = await ctx.store.requests.insert<RequestRecord>({
-    id,
-    state: request.state,
-    requesterId: user.id,
-    createdAt: now,
-    data: record,
-  });
-  await ctx.store.audit.append(event);
+  const stored = await ctx.store.requests.insert<RequestRecord>(
+    {
+      id,
+      state: request.state,
+      requesterId: user.id,
+      createdAt: now,
+      data: record,
+    },
+    event,
+  );
   await scheduleTimer(
     ctx,
     TimerKind.ReviewReminder,

@@ -140,14 +140,16 @@ async function askForMore(
     requesterConversationKey: user.conversationKey,
     ...(stored.data.requesterTimeZone ? { requesterTimeZone: stored.data.requesterTimeZone } : {}),
   };
-  const inserted = await ctx.store.requests.insert<RequestRecord>({
-    id,
-    state: extension.state,
-    requesterId: user.id,
-    createdAt: now,
-    data: record,
-  });
-  await ctx.store.audit.append({ ...event, payload: { ...event.payload, extends: original.id } });
+  const inserted = await ctx.store.requests.insert<RequestRecord>(
+    {
+      id,
+      state: extension.state,
+      requesterId: user.id,
+      createdAt: now,
+      data: record,
+    },
+    { ...event, payload: { ...event.payload, extends: original.id } },
+  );
   // It must be decided before the window it would extend closes.
   await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, new Date(original.grant?.endTimeUtc ?? now));
   const reply = await askApprovers(ctx, inserted);

@@ -112,13 +112,18 @@ export interface StoredRequest<T = unknown> {
 export interface RequestStore {
   /** Allocates the next human-friendly id ("R-17"). Unique across processes. */
   nextRequestId(): Promise<string>;
-  insert<T>(request: Omit<StoredRequest<T>, "version" | "updatedAt">): Promise<StoredRequest<T>>;
+  /** With `event`, the audit event is written in the same statement: both or neither. */
+  insert<T>(
+    request: Omit<StoredRequest<T>, "version" | "updatedAt">,
+    event?: AuditEvent,
+  ): Promise<StoredRequest<T>>;
   get<T>(id: string): Promise<StoredRequest<T> | undefined>;
   /** Writes only if the row still has `expectedVersion`; returns the new row, or undefined if someone else won. */
   compareAndSwap<T>(
     id: string,
     expectedVersion: number,
     next: { readonly state: string; readonly data: T },
+    event?: AuditEvent,
   ): Promise<StoredRequest<T> | undefined>;
   listByRequester<T>(requesterId: string, states?: readonly string[]): Promise<readonly StoredRequest<T>[]>;
   listByState<T>(states: readonly string[]): Promise<readonly StoredRequest<T>[]>;

@@ -110,14 +110,16 @@ export async function requestAccess(
     requesterConversationKey: user.conversationKey,
     ...(user.timeZone === undefined ? {} : { requesterTimeZone: user.timeZone }),
   };
-  const stored = await ctx.store.requests.insert<RequestRecord>({
-    id,
-    state: request.state,
-    requesterId: user.id,
-    createdAt: now,
-    data: record,
-  });
-  await ctx.store.audit.append(event);
+  const stored = await ctx.store.requests.insert<RequestRecord>(
+    {
+      id,
+      state: request.state,
+      requesterId: user.id,
+      createdAt: now,
+      data: record,
+    },
+    event,
+  );
   // Nobody leaves a request pending forever: it times out if undecided (or without an address).
   // A future window may wait for its decision until it would start.
   const timesOutAt = new Date(

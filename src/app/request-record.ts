@@ -37,17 +37,17 @@ export async function loadRecord(ctx: AppContext, id: string): Promise<StoredRec
   return ctx.store.requests.get<RequestRecord>(id);
 }
 
-/** Writes `next` if nobody else wrote since `stored` was read; appends `event` when it did. */
+/** Writes `next` if nobody else wrote since `stored` was read, with `event` in the same statement. */
 export async function commit(
   ctx: AppContext,
   stored: StoredRecord,
   next: RequestRecord,
   event?: RequestEvent,
 ): Promise<StoredRecord | undefined> {
-  const written = await ctx.store.requests.compareAndSwap<RequestRecord>(stored.id, stored.version, {
-    state: next.request.state,
-    data: next,
-  });
-  if (written && event) await ctx.store.audit.append(event);
-  return written;
+  return ctx.store.requests.compareAndSwap<RequestRecord>(
+    stored.id,
+    stored.version,
+    { state: next.request.state, data: next },
+    event,
+  );
 }

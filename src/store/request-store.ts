@@ -1,5 +1,6 @@
-import type { Clock, RequestStore, StoredRequest } from "../app/ports.ts";
+import type { AuditEvent, Clock, RequestStore, StoredRequest } from "../app/ports.ts";
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import { canonicalJson, payloadHash } from "./payload-hash.ts";
 import type { SqlExecutor } from "./sql-client.ts";
 
 interface RequestRow {
@@ -23,13 +24,24 @@ export function createRequestStore(sql: SqlExecutor, clock: Clock): RequestStore
       return row.id;
     },
 
-    async insert<T>(request: Omit<StoredRequest<T>, "version" | "updatedAt">) {
+    async insert<T>(request: Omit<StoredRequest<T>, "version" | "updatedAt">, event?: AuditEvent) {
       try {
         const [row] = await sql.query<RequestRow>(
-          `INSERT INTO access_requests (id, version, state, requester_id, data, created_at, updated_at)
-           VALUES ($1, 1, $2, $3, $4::text::jsonb, $5, $5)
-           RETURNING ${columns}`,
-          [request.id, request.state, request.requesterId, toJson(request.data), request.createdAt],
+          withEvent(
+            `INSERT INTO access_requests (id, version, state, requester_id, data, created_at, updated_at)
+             VALUES ($1, 1, $2, $3, $4::text::jsonb, $5, $5)
+             RETURNING ${columns}`,
+            6,
+            event,
+          ),
+          [
+            request.id,
+            request.state,
+            request.requesterId,
+            toJson(request.data),
+            request.createdAt,
+            ...eventParams(event),
+          ],
         );
         if (row === undefined) throw new Error("INSERT … RETURNING returned no row");
         return toRequest<T>(row);
@@ -53,13 +65,18 @@ export function createRequestStore(sql: SqlExecutor, clock: Clock): RequestStore
       id: string,
       expectedVersion: number,
       next: { readonly state: string; readonly data: T },
+      event?: AuditEvent,
     ) {
       const [row] = await sql.query<RequestRow>(
-        `UPDATE access_requests
-            SET version = version + 1, state = $3, data = $4::text::jsonb, updated_at = $5
-          WHERE id = $1 AND version = $2
-          RETURNING ${columns}`,
-        [id, expectedVersion, next.state, toJson(next.data), clock.now()],
+        withEvent(
+          `UPDATE access_requests
+              SET version = version + 1, state = $3, data = $4::text::jsonb, updated_at = $5
+            WHERE id = $1 AND version = $2
+            RETURNING ${columns}`,
+          6,
+          event,
+        ),
+        [id, expectedVersion, next.state, toJson(next.data), clock.now(), ...eventParams(event)],
       );
       return row === undefined ? undefined : toRequest<T>(row);
     },
@@ -112,4 +129,31 @@ function toJson(value: unknown): string {
 
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "23505";
+}
+
+/**
+ * One statement writes the request and, only if that write happened, its audit event: a state
+ * change and its evidence are never separated by a crash. Parameters from `first` are the event's.
+ */
+function withEvent(write: string, first: number, event: AuditEvent | undefined): string {
+  if (event === undefined) return write;
+  const p = (offset: number) => `$${first + offset}`;
+  return `WITH written AS (${write}),
+    logged AS (
+      INSERT INTO audit_events (at, type, actor_id, request_id, payload, payload_hash)
+      SELECT ${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}::text::jsonb, ${p(5)} FROM written
+    )
+    SELECT * FROM written`;
+}
+
+function eventParams(event: AuditEvent | undefined): unknown[] {
+  if (event === undefined) return [];
+  return [
+    event.at,
+    event.type,
+    event.actorId,
+    event.requestId ?? null,
+    canonicalJson(event.payload),
+    payloadHash(event.payload),
+  ];
 }

@@ -136,6 +136,35 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
         expect(await store.requests.compareAndSwap("R-404", 1, { state: "x", data: {} })).toBeUndefined();
       });
 
+      it("an audit event given with a write is stored with it, and only if the write happened", async () => {
+        const event = (type: string) => ({
+          at: at(1),
+          type,
+          actorId: "owner-1",
+          requestId: "R-1",
+          payload: { type },
+        });
+        await store.requests.insert(
+          { id: "R-1", state: "pending", requesterId: "user-a", createdAt: at(0), data: {} },
+          event("request.created"),
+        );
+        await store.requests.compareAndSwap(
+          "R-1",
+          1,
+          { state: "approved", data: {} },
+          event("request.approved"),
+        );
+        await store.requests.compareAndSwap("R-1", 1, { state: "denied", data: {} }, event("request.denied"));
+        const logged = await store.audit.list({ requestId: "R-1" });
+        expect(logged.map((entry) => entry.type)).toEqual(["request.created", "request.approved"]);
+        expect(logged[1]).toMatchObject({
+          actorId: "owner-1",
+          payload: { type: "request.approved" },
+          at: at(1),
+        });
+        expect(logged[1]?.payloadHash).toMatch(/^[0-9a-f]{64}$/);
+      });
+
       it("20 concurrent compare-and-swaps on the same version → exactly one wins", async () => {
         await insertRequest("R-1", "user-a", "pending");
         const peer = await fixture.openPeer();
