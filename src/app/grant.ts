@@ -23,7 +23,7 @@ const MAX_GRANT_ATTEMPTS = 3;
 
 export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
   const requestId = String(timer.payload.requestId);
-  const stored = await loadRecord(ctx, requestId);
+  let stored = await loadRecord(ctx, requestId);
   // This timer ran before and never completed: that attempt may have recorded the outcome and died
   // before the window's timers and the notices. Finish those (at least once: a crash right after a
   // notice repeats it; never none). A first attempt that finds the request decided leaves it alone.
@@ -33,6 +33,14 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
   if (stored?.data.request.state !== "approved") return;
   const { request } = stored.data;
   const now = ctx.clock.now();
+  // The end time is fixed once, before the first initiate, and every retry reuses it: a retry racing
+  // an initiate still in flight from a dead process asks for the identical window, never a longer one.
+  const plannedEnd = stored.data.plannedEnd ?? new Date(now.getTime() + request.durationMs).toISOString();
+  if (!stored.data.plannedEnd) {
+    const planned = await commit(ctx, stored, { ...stored.data, plannedEnd });
+    if (!planned) throw new Error(`${request.id} changed while its grant was planned; retrying`);
+    stored = planned;
+  }
 
   const problem = await stillAllowed(ctx, request);
   if (problem) return failGrant(ctx, stored, "policy_changed", problem);
@@ -44,7 +52,8 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
       "found an initiate of this request in Azure's history; recording it instead of initiating again",
     );
   } else {
-    const [call, ...more] = initiatePlan(request, now) ?? [];
+    const [call, ...more] =
+      initiatePlan(request, new Date(Date.parse(plannedEnd) - request.durationMs)) ?? [];
     if (!call)
       return failGrant(
         ctx,

@@ -16,6 +16,8 @@ export interface RequestRecord {
   readonly requesterConversationKey: string;
   /** IANA zone of the requester's Teams client, for "until 15:05 your time". */
   readonly requesterTimeZone?: string;
+  /** The end time the grant asks Azure for, fixed before the first initiate (grant.ts). */
+  readonly plannedEnd?: string;
   /** The requester's pre-expiry warning card, replaced when the window moves or ends. */
   readonly windowCard?: MessageHandle;
   /** When the port should be closed (the end time, or sooner after `done`) and what the check found. */

@@ -95,6 +95,30 @@ describe("an open window", () => {
     );
   });
 
+  it("a grant retried after Azure trouble keeps the end time planned at the first attempt", async () => {
+    // Four 500s: the SDK's own three retries and the first attempt of the grant timer all fail.
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 4,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
+    const id = asked.requestId ?? "";
+    await decide(h.app, alice, id, "approve");
+    await h.settle();
+    expect(await stateOf(id)).toBe("approved");
+    h.clock.advance(5 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("active");
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.request.grant?.endTimeUtc).toBe(
+      "2026-11-24T10:00:00.000Z",
+    );
+  });
+
   it("raises the alarm to approvers and the security channel when Azure has not closed the port", async () => {
     const id = await approvedAndOpen();
     // Azure lags: its clock is 30 minutes behind, so the Allow rule is still there after the end.
