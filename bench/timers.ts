@@ -102,6 +102,7 @@ function appFor(store: PortcullisStore, notifier: Notifier): AppContext {
     settings: { preExpiryWarningMs: 600_000, closureCheckDelayMs: 120_000 } as AppSettings,
     store,
     notifier,
+    onCall: { isOnCall: async () => false },
     clock: { now: () => new Date() },
     logger: pino({ level: "warn" }),
     newToken: () => randomBytes(32).toString("base64url"),

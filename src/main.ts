@@ -10,6 +10,7 @@ import type { AppContext } from "./app/context.ts";
 import { deploymentFacts, runDoctor } from "./app/doctor.ts";
 import { armWeeklyDigest } from "./app/evidence.ts";
 import { type Clock, type Store, systemClock } from "./app/ports.ts";
+import { createStaticRoster } from "./app/static-roster.ts";
 import { timerHandlers } from "./app/timer-handlers.ts";
 import { createTimerRunner, type TimerRunner } from "./app/timer-runner.ts";
 import { BOT_ROLE_ACTIONS, BOT_ROLE_NAME } from "./azure/bot-role.ts";
@@ -93,6 +94,7 @@ export async function startPortcullis(
     gateway,
     store,
     notifier,
+    onCall: createStaticRoster(config.rules, config.breakGlassUsers),
     clock,
     logger: logger.child({ part: "app" }),
     settings: {
@@ -109,7 +111,6 @@ export async function startPortcullis(
         : undefined,
       preExpiryWarningMs: config.preExpiryWarningMs,
       closureCheckDelayMs: config.closureCheckDelayMs,
-      breakGlassUsers: config.breakGlassUsers,
       breakGlassRunbookUrl: config.breakGlassRunbookUrl,
       auditors: config.auditors,
     },

@@ -1,7 +1,7 @@
 /**
  * `break-glass web-01 INC-9 database down`: on-call access at once, told loudly, reviewed after.
- * The roster comes from the rules file and BREAK_GLASS_USERS today; `isOnCall` is the seam where a
- * PagerDuty or Opsgenie adapter would answer "is this person on call for this VM now?".
+ * Who is on call comes from the OnCallRoster port (static-roster.ts today; a PagerDuty or Opsgenie
+ * adapter would answer "is this person on call for this VM now?").
  */
 import {
   type AccessRequest,
@@ -49,9 +49,8 @@ export async function breakGlass(
     vm,
     ...(command.durationMs === undefined ? {} : { durationMs: command.durationMs }),
     ...(command.source === undefined ? {} : { source: command.source }),
-    requesterUpn: user.upn,
+    onCall: await ctx.onCall.isOnCall(user.upn, subject),
     settings,
-    extraRoster: ctx.settings.breakGlassUsers,
     recentByUser: recent.filter((request) => request.requester.id === user.id).length,
     recentOnVm: recent.filter((request) =>
       request.targets.some((target) => target.vmId.toLowerCase() === vm.ref.id.toLowerCase()),

@@ -1,7 +1,7 @@
 /** Everything a use case may touch, handed in by main.ts. */
 import type { Logger } from "pino";
 import type { ApprovalRules } from "../domain/rules.ts";
-import type { Clock, JitGateway, Notifier, Store } from "./ports.ts";
+import type { Clock, JitGateway, Notifier, OnCallRoster, Store } from "./ports.ts";
 
 export interface AppSettings {
   readonly rules: ApprovalRules;
@@ -16,8 +16,6 @@ export interface AppSettings {
   readonly securityConversationKey: string | undefined;
   readonly preExpiryWarningMs: number;
   readonly closureCheckDelayMs: number;
-  /** BREAK_GLASS_USERS, lower-cased UPNs, on top of the rules file's roster. */
-  readonly breakGlassUsers: readonly string[];
   readonly breakGlassRunbookUrl: string | undefined;
   /** AUDITORS: lower-cased UPNs who may read every request's evidence. */
   readonly auditors: readonly string[];
@@ -27,6 +25,7 @@ export interface AppContext {
   readonly gateway: JitGateway;
   readonly store: Store;
   readonly notifier: Notifier;
+  readonly onCall: OnCallRoster;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly settings: AppSettings;

@@ -48,6 +48,23 @@ export interface JitGateway {
   checkHealth(): Promise<void>;
 }
 
+// ---------------------------------------------------------------- On call
+
+export interface OnCallSubject {
+  readonly vmName: string;
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/**
+ * Who may break glass on a VM right now. Today a static roster (app/static-roster.ts: the rules
+ * file and BREAK_GLASS_USERS); a PagerDuty or Opsgenie adapter would answer "on call now" instead.
+ */
+export interface OnCallRoster {
+  isOnCall(upn: string, subject: OnCallSubject): Promise<boolean>;
+}
+
 // ---------------------------------------------------------------- Chat
 
 /** What the app says; each chat adapter renders it (Markdown text, an Adaptive Card, Block Kit…). */

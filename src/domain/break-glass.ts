@@ -15,10 +15,9 @@ export interface BreakGlassCheckInput {
   readonly vm: VmWithJit;
   readonly durationMs?: number;
   readonly source?: { readonly text: string };
-  readonly requesterUpn: string;
+  /** What the on-call roster (a port: rules file today, a paging service later) says of the requester. */
+  readonly onCall: boolean;
   readonly settings: BreakGlassSettings;
-  /** BREAK_GLASS_USERS: the simplest roster, for every VM. */
-  readonly extraRoster: readonly string[];
   /** Break-glass grants in the last 24 h: by this person, and on this VM. */
   readonly recentByUser: number;
   readonly recentOnVm: number;
@@ -38,14 +37,19 @@ export type BreakGlassCheck =
       readonly message: string;
     };
 
-export function isOnCall(upn: string, settings: BreakGlassSettings, extraRoster: readonly string[]): boolean {
+/** The static roster: the rules file's `breakGlass.users` for this VM's scopes, plus BREAK_GLASS_USERS. */
+export function onStaticRoster(
+  upn: string,
+  settings: BreakGlassSettings,
+  extraRoster: readonly string[],
+): boolean {
   const me = upn.toLowerCase();
   return settings.users.includes(me) || extraRoster.includes(me);
 }
 
 export function checkBreakGlass(input: BreakGlassCheckInput): BreakGlassCheck {
   const { vm, settings } = input;
-  if (!isOnCall(input.requesterUpn, settings, input.extraRoster)) {
+  if (!input.onCall) {
     return {
       ok: false,
       code: "not_on_call",

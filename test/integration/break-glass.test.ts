@@ -7,6 +7,7 @@ import { breakGlass, reviewBreakGlass } from "../../src/app/break-glass.ts";
 import type { ChatUser } from "../../src/app/context.ts";
 import { armWeeklyDigest, auditReport } from "../../src/app/evidence.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
+import { createStaticRoster } from "../../src/app/static-roster.ts";
 import { type BreakGlassCommand, parseCommand } from "../../src/domain/commands.ts";
 import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
 
@@ -89,7 +90,7 @@ describe("breaking glass", () => {
   });
 
   it("BREAK_GLASS_USERS also counts as the roster", async () => {
-    const app = { ...h.app, settings: { ...h.app.settings, breakGlassUsers: ["sam@contoso.com"] } };
+    const app = { ...h.app, onCall: createStaticRoster(h.app.settings.rules, ["sam@contoso.com"]) };
     const reply = await breakGlass(app, sam, bg("bg web-01 INC-10 from 203.0.113.8 need in"));
     expect(reply).toContain("BREAK-GLASS on web-01");
   });
@@ -120,7 +121,7 @@ describe("breaking glass", () => {
 
   it("the per-VM limit holds across people", async () => {
     const crowd = ["a", "b", "c", "d", "e", "f"].map((n) => `${n}@contoso.com`);
-    const app = { ...h.app, settings: { ...h.app.settings, breakGlassUsers: crowd } };
+    const app = { ...h.app, onCall: createStaticRoster(h.app.settings.rules, crowd) };
     for (const [i, upn] of crowd.slice(0, 5).entries()) {
       const user = { id: `aad-${i}`, upn, name: upn, conversationKey: `user:aad-${i}` };
       expect(await breakGlass(app, user, bg(`bg web-01 INC-${i} from 203.0.113.${i + 1} down`))).toContain(

@@ -8,6 +8,7 @@ import pino from "pino";
 import rulesJson from "../../env/rules.json" with { type: "json" };
 import type { AppContext, ChatUser } from "../../src/app/context.ts";
 import type { MessageHandle, Notifier, OutboundMessage, Recipient } from "../../src/app/ports.ts";
+import { createStaticRoster } from "../../src/app/static-roster.ts";
 import { timerHandlers } from "../../src/app/timer-handlers.ts";
 import { createTimerRunner, type TimerRunner } from "../../src/app/timer-runner.ts";
 import { createJitGateway } from "../../src/azure/jit-gateway.ts";
@@ -124,6 +125,7 @@ export async function startHarness(options: { readonly start?: string } = {}): P
     }),
     store,
     notifier,
+    onCall: createStaticRoster(rules.rules, []),
     clock,
     logger,
     settings: {
@@ -136,7 +138,6 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       securityConversationKey: "conversation:security",
       preExpiryWarningMs: 10 * 60_000,
       closureCheckDelayMs: 2 * 60_000,
-      breakGlassUsers: [],
       breakGlassRunbookUrl: "https://wiki.example.com/runbooks/jit-break-glass",
       auditors: ["sec@contoso.com"],
     },
