@@ -64,10 +64,22 @@ export function createTimerRunner(
           );
     heartbeat?.unref();
     try {
-      for (const due of claimed) {
-        await fire(due);
-        unfinished.delete(due.id);
+      // Different requests' timers run side by side; one request's timers run in due order
+      // (a window's expiry before its closure check, even when both are overdue after downtime).
+      const byRequest = new Map<string, ClaimedTimer[]>();
+      const inOrder = [...claimed].sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime() || a.id - b.id);
+      for (const due of inOrder) {
+        const group = String(due.payload.requestId ?? due.key);
+        byRequest.set(group, [...(byRequest.get(group) ?? []), due]);
       }
+      await Promise.all(
+        [...byRequest.values()].map(async (group) => {
+          for (const due of group) {
+            await fire(due);
+            unfinished.delete(due.id);
+          }
+        }),
+      );
     } finally {
       if (heartbeat) clearInterval(heartbeat);
     }

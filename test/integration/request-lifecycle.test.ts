@@ -119,6 +119,15 @@ describe("an open window", () => {
     );
   });
 
+  it("after downtime the overdue warning, expiry and closure check of one window run in due order", async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(3 * 60 * MINUTE); // all three are overdue and claimed in one batch
+    await h.settle();
+    expect(await stateOf(id)).toBe("expired");
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types.slice(-2)).toEqual(["request.expired", "request.closure_verified"]);
+  });
+
   it("raises the alarm to approvers and the security channel when Azure has not closed the port", async () => {
     const id = await approvedAndOpen();
     // Azure lags: its clock is 30 minutes behind, so the Allow rule is still there after the end.
