@@ -8,7 +8,9 @@ import {
   acknowledgeReview,
   createBreakGlass,
   escalateReview,
+  FINAL_STATES,
   flagReview,
+  OPEN_STATES,
   type Transition,
 } from "../domain/access-request.ts";
 import { checkBreakGlass } from "../domain/break-glass.ts";
@@ -287,14 +289,7 @@ function reviewersFor(ctx: AppContext, vm: VmWithJit, user: ChatUser): readonly 
 
 async function recentBreakGlass(ctx: AppContext, now: Date): Promise<readonly AccessRequest[]> {
   const since = now.getTime() - DAY_MS;
-  const all = await ctx.store.requests.listByState<RequestRecord>([
-    "awaiting_source",
-    "approved",
-    "active",
-    "expired",
-    "revoked",
-    "failed",
-  ]);
+  const all = await ctx.store.requests.listByState<RequestRecord>([...OPEN_STATES, ...FINAL_STATES]);
   return all
     .map((stored) => stored.data.request)
     .filter(

@@ -3,26 +3,12 @@
  * verifiably closed — and every break-glass with its review, flagged ones first. `audit [vm] [7d]`
  * in chat, and the weekly digest to the security channel.
  */
-import type { AccessRequest } from "../domain/access-request.ts";
+import { type AccessRequest, FINAL_STATES, OPEN_STATES } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import type { RequestRecord } from "./request-record.ts";
 import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
-
-const ALL_STATES = [
-  "awaiting_source",
-  "pending",
-  "scheduled",
-  "approved",
-  "active",
-  "expired",
-  "revoked",
-  "denied",
-  "cancelled",
-  "timed_out",
-  "failed",
-] as const;
 
 const WEEK_MS = 7 * 24 * 60 * 60_000;
 
@@ -130,7 +116,7 @@ function reviewText(request: AccessRequest): string {
 
 async function recent(ctx: AppContext, sinceMs: number, vm?: string): Promise<RequestRecord[]> {
   const since = ctx.clock.now().getTime() - sinceMs;
-  const all = await ctx.store.requests.listByState<RequestRecord>(ALL_STATES);
+  const all = await ctx.store.requests.listByState<RequestRecord>([...OPEN_STATES, ...FINAL_STATES]);
   return all
     .map((stored) => stored.data)
     .filter((record) => Date.parse(record.request.createdAt) >= since)
