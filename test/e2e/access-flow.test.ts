@@ -15,31 +15,22 @@ import {
   type SentActivity,
   startFakeConnector,
 } from "../support/fake-connector.ts";
+import {
+  clickActivity,
+  conversationOf,
+  invoke,
+  members,
+  requestIdIn,
+  say as sayTo,
+  activityFrom as teamsActivity,
+} from "../support/teams-client.ts";
 
-const sam: FakeMember = {
-  id: "29:sam",
-  aadObjectId: "aad-sam",
-  name: "Sam Engineer",
-  userPrincipalName: "sam@contoso.com",
-};
-const alice: FakeMember = {
-  id: "29:alice",
-  aadObjectId: "aad-alice",
-  name: "Alice Owner",
-  userPrincipalName: "alice@contoso.com",
-};
-const mallory: FakeMember = {
-  id: "29:mallory",
-  aadObjectId: "aad-mallory",
-  name: "Mallory",
-  userPrincipalName: "mallory@contoso.com",
-};
+const { sam, alice, mallory } = members;
 
 let connector: FakeConnector;
 let bot: BotProcess;
 let simulator: string;
 let dataDir: string;
-let sequence = 0;
 
 beforeAll(async () => {
   connector = await startFakeConnector([sam, alice, mallory]);
@@ -60,33 +51,12 @@ afterAll(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
-function conversationOf(user: FakeMember): string {
-  return `a:personal-${user.aadObjectId}`;
+async function say(user: FakeMember, text: string): Promise<string> {
+  return sayTo(bot.url, connector, user, text);
 }
 
 function activityFrom(user: FakeMember, extra: Record<string, unknown>): Record<string, unknown> {
-  return {
-    id: `activity-${++sequence}`,
-    channelId: "msteams",
-    serviceUrl: connector.url,
-    timestamp: new Date().toISOString(),
-    from: { id: user.id, aadObjectId: user.aadObjectId, name: user.name },
-    recipient: { id: "28:portcullis", name: "Portcullis" },
-    conversation: { id: conversationOf(user), conversationType: "personal", tenantId: "tenant-1" },
-    ...extra,
-  };
-}
-
-async function say(user: FakeMember, text: string): Promise<string> {
-  const activity = activityFrom(user, { type: "message", text });
-  const response = await fetch(`${bot.url}/api/messages`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(activity),
-  });
-  expect(response.status).toBeLessThan(300);
-  const reply = await connector.waitFor((sent) => sent.body.replyToId === activity.id);
-  return String(reply.body.text);
+  return teamsActivity(connector, user, extra);
 }
 
 /** Clicks a card button as Teams does: an adaptiveCard/action invoke, answered in the HTTP response. */
@@ -94,21 +64,10 @@ async function click(
   user: FakeMember,
   verb: string,
   data: Record<string, unknown>,
-  cardActivityId = "card",
 ): Promise<{ type: string; value: unknown }> {
-  const activity = activityFrom(user, {
-    type: "invoke",
-    name: "adaptiveCard/action",
-    replyToId: cardActivityId,
-    value: { action: { type: "Action.Execute", verb, data }, trigger: "manual" },
-  });
-  const response = await fetch(`${bot.url}/api/messages`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(activity),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as { type: string; value: unknown };
+  const answer = await invoke(bot.url, clickActivity(connector, user, verb, data));
+  expect(answer.status).toBe(200);
+  return answer.body as { type: string; value: unknown };
 }
 
 function cardsIn(conversationId: string, requestId: string): SentActivity[] {
@@ -128,12 +87,6 @@ async function initiateCalls(): Promise<number> {
   const response = await fetch(`${simulator}/_sim/requests?pathIncludes=initiate`);
   const calls = (await response.json()) as { value: { method: string }[] };
   return calls.value.filter((call) => call.method === "POST").length;
-}
-
-function requestIdIn(text: string): string {
-  const id = /R-\d+/.exec(text)?.[0];
-  if (!id) throw new Error(`no request id in: ${text}`);
-  return id;
 }
 
 describe("an access request", () => {

@@ -15,20 +15,9 @@ import { type RunningSimulator, startSimulator } from "../../src/simulator/serve
 import { createStore, openPglite, openStore } from "../../src/store/index.ts";
 import { type BotProcess, repoRoot, startBotProcess } from "../support/bot-process.ts";
 import { type FakeConnector, type FakeMember, startFakeConnector } from "../support/fake-connector.ts";
-import { clickActivity, conversationOf, invoke, requestIdIn, say } from "../support/teams-client.ts";
+import { clickActivity, conversationOf, invoke, members, requestIdIn, say } from "../support/teams-client.ts";
 
-const sam: FakeMember = {
-  id: "29:sam",
-  aadObjectId: "aad-sam",
-  name: "Sam Engineer",
-  userPrincipalName: "sam@contoso.com",
-};
-const alice: FakeMember = {
-  id: "29:alice",
-  aadObjectId: "aad-alice",
-  name: "Alice Owner",
-  userPrincipalName: "alice@contoso.com",
-};
+const { sam, alice } = members;
 
 const SOURCE = "203.0.113.7";
 

@@ -20,20 +20,9 @@ import {
   skipPostgres,
   withAdmin,
 } from "../support/postgres.ts";
-import { clickActivity, conversationOf, invoke, requestIdIn, say } from "../support/teams-client.ts";
+import { clickActivity, conversationOf, invoke, members, requestIdIn, say } from "../support/teams-client.ts";
 
-const sam: FakeMember = {
-  id: "29:sam",
-  aadObjectId: "aad-sam",
-  name: "Sam Engineer",
-  userPrincipalName: "sam@contoso.com",
-};
-const alice: FakeMember = {
-  id: "29:alice",
-  aadObjectId: "aad-alice",
-  name: "Alice Owner",
-  userPrincipalName: "alice@contoso.com",
-};
+const { sam, alice } = members;
 
 /** Four requesters, two requests each (one request per VM and person is allowed at a time). */
 const engineers: FakeMember[] = ["ann", "ben", "cat", "dan"].map((name) => ({

@@ -8,6 +8,23 @@ export interface InvokeAnswer {
 
 let sequence = 0;
 
+/** The people the end-to-end tests play: sam asks, alice owns web-01 (its jit-approvers tag), mallory neither. */
+export const members = {
+  sam: { id: "29:sam", aadObjectId: "aad-sam", name: "Sam Engineer", userPrincipalName: "sam@contoso.com" },
+  alice: {
+    id: "29:alice",
+    aadObjectId: "aad-alice",
+    name: "Alice Owner",
+    userPrincipalName: "alice@contoso.com",
+  },
+  mallory: {
+    id: "29:mallory",
+    aadObjectId: "aad-mallory",
+    name: "Mallory",
+    userPrincipalName: "mallory@contoso.com",
+  },
+} as const satisfies Record<string, FakeMember>;
+
 export function conversationOf(user: FakeMember): string {
   return `a:personal-${user.aadObjectId}`;
 }
