@@ -1,5 +1,4 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the injection tests need literal ${…} strings.
-import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { breakGlassCard, breakGlassCardSummary, CARD_VERBS } from "../../src/chat/cards.ts";
 import {
@@ -11,11 +10,7 @@ import {
   revoke,
   type Transition,
 } from "../../src/domain/access-request.ts";
-
-// The SDK's ESM entry has extensionless imports plain Node cannot load; the UMD build parses and
-// validates without a DOM (DESIGN.md, "Toolchain facts").
-const require = createRequire(import.meta.url);
-const AC = require("adaptivecards/dist/adaptivecards.js") as typeof import("adaptivecards");
+import { AC, elementsOfType, type Json, runs, validate, visibleText } from "../support/card-inspection.ts";
 
 const T0 = new Date("2026-11-23T14:00:00Z");
 const at = (minutes: number): Date => new Date(T0.getTime() + minutes * 60_000);
@@ -106,44 +101,6 @@ function withReview(state: BgState, review: ReviewState | undefined): AccessRequ
   if (review !== undefined) return request;
   const { review: _dropped, ...rest } = request;
   return rest;
-}
-
-type Json = Record<string, unknown>;
-
-function validate(json: Json): {
-  parseEvents: string[];
-  issues: string[];
-  card: InstanceType<typeof AC.AdaptiveCard>;
-} {
-  const serialization = new AC.SerializationContext(AC.Versions.v1_5);
-  const card = new AC.AdaptiveCard();
-  card.parse(json, serialization);
-  const parseEvents = Array.from(
-    { length: serialization.eventCount },
-    (_, i) => serialization.getEventAt(i).message,
-  );
-  const issues = card.validateProperties().validationEvents.map((event) => event.message);
-  return { parseEvents, issues, card };
-}
-
-function elementsOfType(node: unknown, type: string): Json[] {
-  if (Array.isArray(node)) return node.flatMap((item) => elementsOfType(item, type));
-  if (typeof node !== "object" || node === null) return [];
-  const record = node as Json;
-  const own = record.type === type ? [record] : [];
-  return [...own, ...Object.values(record).flatMap((value) => elementsOfType(value, type))];
-}
-
-function runs(card: Json): string[] {
-  return elementsOfType(card, "TextRun").map((run) => String(run.text));
-}
-
-function visibleText(card: Json): string {
-  const rich = elementsOfType(card, "RichTextBlock").map((block) =>
-    (block.inlines as Json[]).map((run) => String(run.text)).join(""),
-  );
-  const blocks = elementsOfType(card, "TextBlock").map((block) => String(block.text));
-  return [...blocks, ...rich].join("\n");
 }
 
 const BG_STATES: readonly BgState[] = ["opening", "active", "expired", "revoked", "failed"];

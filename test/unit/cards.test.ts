@@ -1,6 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the injection tests need literal ${…} strings.
 import { execFile } from "node:child_process";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -28,11 +27,7 @@ import {
   type Transition,
   timeout,
 } from "../../src/domain/access-request.ts";
-
-// The SDK's ESM entry has extensionless imports plain Node cannot load; the UMD build parses and
-// validates without a DOM (DESIGN.md, "Toolchain facts").
-const require = createRequire(import.meta.url);
-const AC = require("adaptivecards/dist/adaptivecards.js") as typeof import("adaptivecards");
+import { AC, elementsOfType, type Json, runs, validate, visibleText } from "../support/card-inspection.ts";
 
 const T0 = new Date("2026-11-23T14:00:00Z");
 const at = (minutes: number): Date => new Date(T0.getTime() + minutes * 60_000);
@@ -135,47 +130,6 @@ const ALL_STATES: readonly RequestState[] = [
   "timed_out",
   "failed",
 ];
-
-type Json = Record<string, unknown>;
-
-/** Parse with the adaptivecards SDK at schema 1.5; unknown types and newer properties show up as events. */
-function validate(json: Json): {
-  parseEvents: string[];
-  issues: string[];
-  card: InstanceType<typeof AC.AdaptiveCard>;
-} {
-  const serialization = new AC.SerializationContext(AC.Versions.v1_5);
-  const card = new AC.AdaptiveCard();
-  card.parse(json, serialization);
-  const parseEvents = Array.from(
-    { length: serialization.eventCount },
-    (_, i) => serialization.getEventAt(i).message,
-  );
-  const issues = card.validateProperties().validationEvents.map((event) => event.message);
-  return { parseEvents, issues, card };
-}
-
-/** Every object in the card of a given type, depth first. */
-function elementsOfType(node: unknown, type: string): Json[] {
-  if (Array.isArray(node)) return node.flatMap((item) => elementsOfType(item, type));
-  if (typeof node !== "object" || node === null) return [];
-  const record = node as Json;
-  const own = record.type === type ? [record] : [];
-  return [...own, ...Object.values(record).flatMap((value) => elementsOfType(value, type))];
-}
-
-function runs(card: Json): string[] {
-  return elementsOfType(card, "TextRun").map((run) => String(run.text));
-}
-
-/** The card's visible text, one RichTextBlock / TextBlock per line. */
-function visibleText(card: Json): string {
-  const rich = elementsOfType(card, "RichTextBlock").map((block) =>
-    (block.inlines as Json[]).map((run) => String(run.text)).join(""),
-  );
-  const blocks = elementsOfType(card, "TextBlock").map((block) => String(block.text));
-  return [...blocks, ...rich].join("\n");
-}
 
 describe("approval card", () => {
   describe.each(ALL_STATES)("state %s", (state) => {
