@@ -23,7 +23,7 @@ import type { AppContext, ChatUser } from "./context.ts";
 import { pickVm } from "./fleet.ts";
 import type { ClaimedTimer, MessageHandle } from "./ports.ts";
 import { offerSourceLink } from "./request-access.ts";
-import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
+import { commit, insertRecord, loadRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 const DAY_MS = 24 * 60 * 60_000;
@@ -91,23 +91,11 @@ export async function breakGlass(
     },
     now,
   );
-  const record: RequestRecord = {
-    request,
+  const stored = await insertRecord(ctx, request, event, {
     card: { maxDurationMs: settings.maxDurationMs, riskFlags: [] },
-    cards: [],
-    requesterConversationKey: user.conversationKey,
-    ...(user.timeZone === undefined ? {} : { requesterTimeZone: user.timeZone }),
-  };
-  const stored = await ctx.store.requests.insert<RequestRecord>(
-    {
-      id,
-      state: request.state,
-      requesterId: user.id,
-      createdAt: now,
-      data: record,
-    },
-    event,
-  );
+    conversationKey: user.conversationKey,
+    timeZone: user.timeZone,
+  });
   await scheduleTimer(
     ctx,
     TimerKind.ReviewReminder,

@@ -14,7 +14,7 @@ import { resolveApprovalPolicy } from "../domain/rules.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
-import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import { commit, insertRecord, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 export async function extendAccess(
@@ -133,22 +133,15 @@ async function askForMore(
     now,
   );
   const extension = { ...request, extends: original.id };
-  const record: RequestRecord = {
-    request: extension,
-    card: stored.data.card,
-    cards: [],
-    requesterConversationKey: user.conversationKey,
-    ...(stored.data.requesterTimeZone ? { requesterTimeZone: stored.data.requesterTimeZone } : {}),
-  };
-  const inserted = await ctx.store.requests.insert<RequestRecord>(
-    {
-      id,
-      state: extension.state,
-      requesterId: user.id,
-      createdAt: now,
-      data: record,
-    },
+  const inserted = await insertRecord(
+    ctx,
+    extension,
     { ...event, payload: { ...event.payload, extends: original.id } },
+    {
+      card: stored.data.card,
+      conversationKey: user.conversationKey,
+      timeZone: stored.data.requesterTimeZone,
+    },
   );
   // It must be decided before the window it would extend closes.
   await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, new Date(original.grant?.endTimeUtc ?? now));

@@ -12,7 +12,7 @@ import type { VmWithJit } from "../domain/vm.ts";
 import { askApprovers } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { pickVm } from "./fleet.ts";
-import type { RequestRecord } from "./request-record.ts";
+import { insertRecord, type RequestRecord } from "./request-record.ts";
 import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 export type RequestAccessResult = { readonly reply: string; readonly requestId?: string };
@@ -103,23 +103,11 @@ export async function requestAccess(
     },
     now,
   );
-  const record: RequestRecord = {
-    request,
+  const stored = await insertRecord(ctx, request, event, {
     card: { maxDurationMs: plan.maxDurationMs, riskFlags: await flagsFor(ctx, request, user) },
-    cards: [],
-    requesterConversationKey: user.conversationKey,
-    ...(user.timeZone === undefined ? {} : { requesterTimeZone: user.timeZone }),
-  };
-  const stored = await ctx.store.requests.insert<RequestRecord>(
-    {
-      id,
-      state: request.state,
-      requesterId: user.id,
-      createdAt: now,
-      data: record,
-    },
-    event,
-  );
+    conversationKey: user.conversationKey,
+    timeZone: user.timeZone,
+  });
   // Nobody leaves a request pending forever: it times out if undecided (or without an address).
   // A future window may wait for its decision until it would start.
   const timesOutAt = new Date(

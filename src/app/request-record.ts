@@ -39,6 +39,36 @@ export async function loadRecord(ctx: AppContext, id: string): Promise<StoredRec
   return ctx.store.requests.get<RequestRecord>(id);
 }
 
+/** Stores a new request, with its creation event in the same statement; no cards sent yet. */
+export async function insertRecord(
+  ctx: AppContext,
+  request: AccessRequest,
+  event: RequestEvent,
+  extra: {
+    readonly card: ApprovalContext;
+    readonly conversationKey: string;
+    readonly timeZone?: string | undefined;
+  },
+): Promise<StoredRecord> {
+  const record: RequestRecord = {
+    request,
+    card: extra.card,
+    cards: [],
+    requesterConversationKey: extra.conversationKey,
+    ...(extra.timeZone === undefined ? {} : { requesterTimeZone: extra.timeZone }),
+  };
+  return ctx.store.requests.insert<RequestRecord>(
+    {
+      id: request.id,
+      state: request.state,
+      requesterId: request.requester.id,
+      createdAt: new Date(request.createdAt),
+      data: record,
+    },
+    event,
+  );
+}
+
 /** Writes `next` if nobody else wrote since `stored` was read, with `event` in the same statement. */
 export async function commit(
   ctx: AppContext,
