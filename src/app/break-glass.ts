@@ -8,9 +8,7 @@ import {
   acknowledgeReview,
   createBreakGlass,
   escalateReview,
-  FINAL_STATES,
   flagReview,
-  OPEN_STATES,
   type Transition,
 } from "../domain/access-request.ts";
 import { checkBreakGlass } from "../domain/break-glass.ts";
@@ -25,8 +23,6 @@ import type { ClaimedTimer, MessageHandle } from "./ports.ts";
 import { offerSourceLink } from "./request-access.ts";
 import { commit, insertRecord, loadRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
-
-const DAY_MS = 24 * 60 * 60_000;
 
 export async function breakGlass(
   ctx: AppContext,
@@ -46,34 +42,24 @@ export async function breakGlass(
   };
   const settings = breakGlassSettings(subject, ctx.settings.rules);
   const now = ctx.clock.now();
-  const recent = await recentBreakGlass(ctx, now);
   const checked = checkBreakGlass({
     vm,
     ...(command.durationMs === undefined ? {} : { durationMs: command.durationMs }),
     ...(command.source === undefined ? {} : { source: command.source }),
     onCall: await ctx.onCall.isOnCall(user.upn, subject),
     settings,
-    recentByUser: recent.filter((request) => request.requester.id === user.id).length,
-    recentOnVm: recent.filter((request) =>
-      request.targets.some((target) => target.vmId.toLowerCase() === vm.ref.id.toLowerCase()),
-    ).length,
     addressOptions: { acceptDocumentationRanges: ctx.settings.acceptDocumentationRanges },
   });
-  if (!checked.ok) {
+  const refused = async (code: string, message: string) => {
     await ctx.store.audit.append({
       at: now,
       type: "break_glass.refused",
       actorId: user.id,
-      payload: {
-        upn: user.upn,
-        vm: vm.ref.name,
-        incident: command.incident,
-        code: checked.code,
-        message: checked.message,
-      },
+      payload: { upn: user.upn, vm: vm.ref.name, incident: command.incident, code, message },
     });
-    return checked.message;
-  }
+    return message;
+  };
+  if (!checked.ok) return refused(checked.code, checked.message);
 
   const reviewers = reviewersFor(ctx, vm, user);
   const id = await ctx.store.requests.nextRequestId();
@@ -91,11 +77,14 @@ export async function breakGlass(
     },
     now,
   );
-  const stored = await insertRecord(ctx, request, event, {
+  const admitted = await insertRecord(ctx, request, event, {
     card: { maxDurationMs: settings.maxDurationMs, riskFlags: [] },
     conversationKey: user.conversationKey,
     timeZone: user.timeZone,
+    breakGlassLimits: settings,
   });
+  if (!admitted.ok) return refused(admitted.refusal.code, admitted.refusal.message);
+  const { stored } = admitted;
   await scheduleTimer(
     ctx,
     TimerKind.ReviewReminder,
@@ -273,19 +262,6 @@ function reviewersFor(ctx: AppContext, vm: VmWithJit, user: ChatUser): readonly 
     ctx.settings.rules,
   );
   return resolved.ok ? resolved.policy.approvers : [];
-}
-
-async function recentBreakGlass(ctx: AppContext, now: Date): Promise<readonly AccessRequest[]> {
-  const since = now.getTime() - DAY_MS;
-  const all = await ctx.store.requests.listByState<RequestRecord>([...OPEN_STATES, ...FINAL_STATES]);
-  return all
-    .map((stored) => stored.data.request)
-    .filter(
-      (request) =>
-        request.kind === "break_glass" &&
-        Date.parse(request.createdAt) >= since &&
-        request.state !== "failed",
-    );
 }
 
 function targetsText(request: AccessRequest): string {

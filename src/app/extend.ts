@@ -14,7 +14,14 @@ import { resolveApprovalPolicy } from "../domain/rules.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
-import { commit, insertRecord, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import {
+  commit,
+  commitWindowChange,
+  insertRecord,
+  loadRecord,
+  type RequestRecord,
+  type StoredRecord,
+} from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 export async function extendAccess(
@@ -83,6 +90,13 @@ async function extendNow(
   if (!moved.ok) return moved.error.message;
   const [target] = request.targets;
   if (!target) return `${request.id} has nothing open.`;
+  // The new end is recorded (and checked against everyone else's windows) before Azure is asked,
+  // so no second holder can slip in between; a refused initiate puts the old end back.
+  const next: RequestRecord = { ...stored.data, request: moved.request };
+  const admitted = await commitWindowChange(ctx, stored, next, moved.event);
+  if (!admitted.ok) return admitted.refusal.message;
+  const recorded = admitted.stored;
+  if (!recorded) return `${request.id} changed meanwhile; type \`status\` to see where it stands.`;
   try {
     await ctx.gateway.initiate({
       policy: { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
@@ -98,11 +112,17 @@ async function extendNow(
     });
   } catch (error) {
     const coded = asPortcullisError(error);
+    // Azure kept the old window: say so in the record and in the evidence.
+    const restored = await commit(ctx, recorded, stored.data);
+    await ctx.store.audit.append({
+      at: ctx.clock.now(),
+      type: "request.extend_failed",
+      actorId: user.id,
+      requestId: request.id,
+      payload: { code: coded.code, message: coded.userMessage, restored: restored !== undefined },
+    });
     return `I could not extend ${request.id}: ${coded.userMessage} It still closes at ${utcText(new Date(request.grant?.endTimeUtc ?? newEnd))}.`;
   }
-  const next: RequestRecord = { ...stored.data, request: moved.request };
-  if (!(await commit(ctx, stored, next, moved.event)))
-    return `${request.id} changed meanwhile; type \`status\` to see where it stands.`;
   await scheduleWindowTimers(ctx, next.request);
   await replaceCards(ctx, next);
   return `${request.id} now closes at ${utcText(newEnd)}, within what was approved.`;
@@ -115,9 +135,6 @@ async function askForMore(
   newEnd: Date,
 ): Promise<string> {
   const { request: original } = stored.data;
-  const open = await ctx.store.requests.listByState<RequestRecord>(["pending"]);
-  const asked = open.find((candidate) => candidate.data.request.extends === original.id);
-  if (asked) return `${asked.id} already asks to extend ${original.id}; it is waiting for approval.`;
   const now = ctx.clock.now();
   const id = await ctx.store.requests.nextRequestId();
   const { request, event } = createRequest(
@@ -129,11 +146,13 @@ async function askForMore(
       durationMs: newEnd.getTime() - now.getTime(),
       reason: `extends ${original.id}${original.reason ? `: ${original.reason}` : ""}`,
       approval: original.approval,
+      // It must be decided before the window it would extend closes.
+      decideBy: original.grant?.endTimeUtc ?? now.toISOString(),
     },
     now,
   );
   const extension = { ...request, extends: original.id };
-  const inserted = await insertRecord(
+  const admitted = await insertRecord(
     ctx,
     extension,
     { ...event, payload: { ...event.payload, extends: original.id } },
@@ -143,9 +162,9 @@ async function askForMore(
       timeZone: stored.data.requesterTimeZone,
     },
   );
-  // It must be decided before the window it would extend closes.
-  await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, new Date(original.grant?.endTimeUtc ?? now));
-  const reply = await askApprovers(ctx, inserted);
+  if (!admitted.ok) return admitted.refusal.message;
+  await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, new Date(extension.decideBy ?? now));
+  const reply = await askApprovers(ctx, admitted.stored);
   return `Extending ${original.id} to ${utcText(newEnd)} goes beyond what was approved, so it needs approval again. ${reply}`;
 }
 

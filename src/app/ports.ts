@@ -144,6 +144,16 @@ export interface RequestStore {
   ): Promise<StoredRequest<T> | undefined>;
   listByRequester<T>(requesterId: string, states?: readonly string[]): Promise<readonly StoredRequest<T>[]>;
   listByState<T>(states: readonly string[]): Promise<readonly StoredRequest<T>[]>;
+  /** Requests in `states` with a target on any of these VMs (ids compared case-insensitively). */
+  listOnVms<T>(vmIds: readonly string[], states: readonly string[]): Promise<readonly StoredRequest<T>[]>;
+  /** Requests of this `kind` (break_glass…) created at or after `since`, in any state. */
+  listKindSince<T>(kind: string, since: Date): Promise<readonly StoredRequest<T>[]>;
+  /**
+   * Runs `fn` in one transaction that first takes every named lock (across processes, released at
+   * commit): invariants that span requests are read and written inside it (app/request-record.ts).
+   * `tx` is this store inside the transaction; it cannot nest.
+   */
+  exclusive<R>(locks: readonly string[], fn: (tx: RequestStore) => Promise<R>): Promise<R>;
 }
 
 export interface AuditEvent {

@@ -3,7 +3,7 @@
  * either ask the approvers or hand the requester a one-time link that records their address.
  */
 import { createHash } from "node:crypto";
-import { type AccessRequest, createRequest, OPEN_STATES } from "../domain/access-request.ts";
+import { type AccessRequest, createRequest } from "../domain/access-request.ts";
 import type { RequestCommand } from "../domain/commands.ts";
 import { checkRequest } from "../domain/request-check.ts";
 import { riskFlags } from "../domain/risk-flags.ts";
@@ -52,7 +52,6 @@ export async function requestAccess(
     };
   }
 
-  const open = await ctx.store.requests.listByRequester<RequestRecord>(user.id, OPEN_STATES);
   const checked = checkRequest({
     vms,
     ports: command.ports,
@@ -61,7 +60,6 @@ export async function requestAccess(
     ...(command.reason === undefined ? {} : { reason: command.reason }),
     requester: { id: user.id, upn: user.upn },
     rules: ctx.settings.rules,
-    openRequests: open.map((stored) => stored.data.request),
     addressOptions: { acceptDocumentationRanges: ctx.settings.acceptDocumentationRanges },
   });
   if (!checked.ok) return { reply: checked.message };
@@ -85,6 +83,11 @@ export async function requestAccess(
       reply: `${describeStart(startAt, user.timeZone)} is more than 7 days ahead; ask closer to the time.`,
     };
   }
+  // Nobody leaves a request pending forever: it times out if undecided (or without an address).
+  // A future window may wait for its decision until it would start.
+  const timesOutAt = new Date(
+    Math.max(now.getTime() + plan.approval.approvalTimeoutMs, startAt?.getTime() ?? 0),
+  );
   const id = await ctx.store.requests.nextRequestId();
   const { request, event } = createRequest(
     {
@@ -100,19 +103,17 @@ export async function requestAccess(
         ...(plan.approval.note === undefined ? {} : { note: plan.approval.note }),
       },
       ...(startAt === undefined ? {} : { startAt: startAt.toISOString() }),
+      decideBy: timesOutAt.toISOString(),
     },
     now,
   );
-  const stored = await insertRecord(ctx, request, event, {
+  const admitted = await insertRecord(ctx, request, event, {
     card: { maxDurationMs: plan.maxDurationMs, riskFlags: await flagsFor(ctx, request, user) },
     conversationKey: user.conversationKey,
     timeZone: user.timeZone,
   });
-  // Nobody leaves a request pending forever: it times out if undecided (or without an address).
-  // A future window may wait for its decision until it would start.
-  const timesOutAt = new Date(
-    Math.max(now.getTime() + plan.approval.approvalTimeoutMs, startAt?.getTime() ?? 0),
-  );
+  if (!admitted.ok) return { reply: admitted.refusal.message };
+  const { stored } = admitted;
   await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, timesOutAt);
   await scheduleTimer(
     ctx,

@@ -3,9 +3,10 @@
  * its promises about it (the card context, every copy of the card it sent). Writes are
  * compare-and-swap; every successful transition appends its audit event.
  */
-import type { AccessRequest, RequestEvent } from "../domain/access-request.ts";
+import { type AccessRequest, OPEN_STATES, type RequestEvent } from "../domain/access-request.ts";
+import { admissionRefusal, type BreakGlassLimits, DAY_MS, type Refusal } from "../domain/admission.ts";
 import type { AppContext } from "./context.ts";
-import type { ApprovalContext, MessageHandle, StoredRequest } from "./ports.ts";
+import type { ApprovalContext, MessageHandle, RequestStore, StoredRequest } from "./ports.ts";
 
 export interface RequestRecord {
   readonly request: AccessRequest;
@@ -39,7 +40,12 @@ export async function loadRecord(ctx: AppContext, id: string): Promise<StoredRec
   return ctx.store.requests.get<RequestRecord>(id);
 }
 
-/** Stores a new request, with its creation event in the same statement; no cards sent yet. */
+/**
+ * Stores a new request, with its creation event in the same statement; no cards sent yet.
+ * The only way a request enters the store: the rules that span requests (admission.ts) are
+ * checked under the store's locks in the same transaction, so concurrent asks cannot both pass.
+ * When admission says no, nothing is written and the refusal (with the user's sentence) comes back.
+ */
 export async function insertRecord(
   ctx: AppContext,
   request: AccessRequest,
@@ -48,8 +54,9 @@ export async function insertRecord(
     readonly card: ApprovalContext;
     readonly conversationKey: string;
     readonly timeZone?: string | undefined;
+    readonly breakGlassLimits?: BreakGlassLimits;
   },
-): Promise<StoredRecord> {
+): Promise<Admitted<StoredRecord>> {
   const record: RequestRecord = {
     request,
     card: extra.card,
@@ -57,16 +64,79 @@ export async function insertRecord(
     requesterConversationKey: extra.conversationKey,
     ...(extra.timeZone === undefined ? {} : { requesterTimeZone: extra.timeZone }),
   };
-  return ctx.store.requests.insert<RequestRecord>(
-    {
-      id: request.id,
-      state: request.state,
-      requesterId: request.requester.id,
-      createdAt: new Date(request.createdAt),
-      data: record,
-    },
-    event,
-  );
+  return ctx.store.requests.exclusive(admissionLocks(request), async (tx) => {
+    const refusal = await admit(tx, request, ctx.clock.now(), extra.breakGlassLimits);
+    if (refusal !== undefined) return { ok: false, refusal };
+    const stored = await tx.insert<RequestRecord>(
+      {
+        id: request.id,
+        state: request.state,
+        requesterId: request.requester.id,
+        createdAt: new Date(request.createdAt),
+        data: record,
+      },
+      event,
+    );
+    return { ok: true, stored };
+  });
+}
+
+export type Admitted<T> =
+  | { readonly ok: true; readonly stored: T }
+  | { readonly ok: false; readonly refusal: Refusal };
+
+/**
+ * Like commit, for a change that moves an open window (extend): the admission rules are checked
+ * again under the same locks. `stored` is undefined when someone else wrote first.
+ */
+export async function commitWindowChange(
+  ctx: AppContext,
+  stored: StoredRecord,
+  next: RequestRecord,
+  event?: RequestEvent,
+): Promise<Admitted<StoredRecord | undefined>> {
+  return ctx.store.requests.exclusive(admissionLocks(next.request), async (tx) => {
+    const refusal = await admit(tx, next.request, ctx.clock.now());
+    if (refusal !== undefined) return { ok: false, refusal };
+    const written = await tx.compareAndSwap<RequestRecord>(
+      stored.id,
+      stored.version,
+      { state: next.request.state, data: next },
+      event,
+    );
+    return { ok: true, stored: written };
+  });
+}
+
+/** Every VM the request touches, and the person (by each id they have): see admission.ts. */
+function admissionLocks(request: AccessRequest): string[] {
+  const { requester } = request;
+  return [
+    ...request.targets.map((target) => `vm:${target.vmId.toLowerCase()}`),
+    `person:${requester.id.toLowerCase()}`,
+    ...(requester.upn === undefined ? [] : [`person:${requester.upn.toLowerCase()}`]),
+  ];
+}
+
+async function admit(
+  tx: RequestStore,
+  request: AccessRequest,
+  now: Date,
+  breakGlassLimits?: BreakGlassLimits,
+): Promise<Refusal | undefined> {
+  const vmIds = request.targets.map((target) => target.vmId);
+  const openOnVms = await tx.listOnVms<RequestRecord>(vmIds, OPEN_STATES);
+  const recentBreakGlass =
+    request.kind === "break_glass" && breakGlassLimits !== undefined
+      ? await tx.listKindSince<RequestRecord>("break_glass", new Date(now.getTime() - DAY_MS))
+      : [];
+  return admissionRefusal({
+    candidate: request,
+    openOnVms: openOnVms.map((stored) => stored.data.request),
+    recentBreakGlass: recentBreakGlass.map((stored) => stored.data.request),
+    ...(breakGlassLimits === undefined ? {} : { breakGlassLimits }),
+    now,
+  });
 }
 
 /** Writes `next` if nobody else wrote since `stored` was read, with `event` in the same statement. */

@@ -128,6 +128,8 @@ export interface AccessRequest {
   readonly extends?: string;
   /** A future window (`at 02:00`): approved ahead, opened at this ISO 8601 instant. */
   readonly startAt?: string;
+  /** ISO 8601: when an undecided request times out; bounds the window it could hold (admission.ts). */
+  readonly decideBy?: string;
   /** Break-glass only: the review an approver owes. */
   readonly review?: Review;
 }
@@ -204,6 +206,7 @@ export interface NewRequest {
   readonly reason?: string;
   readonly approval: AccessRequest["approval"];
   readonly startAt?: string;
+  readonly decideBy?: string;
 }
 
 /** A checked request (see request-check.ts) enters as `pending`, or `awaiting_source` without an address. */

@@ -1,7 +1,7 @@
 /**
  * Who may break glass, and what they get: the on-call roster, the same VM / port / address checks
- * as a normal request, a shorter cap, an incident reference, and rate limits per person and per VM.
- * Pure: counts of recent break-glass grants come in from the store.
+ * as a normal request, a shorter cap and an incident reference. The rate limits per person and per
+ * VM span requests, so admission.ts checks them when the store writes the request.
  */
 
 import type { RequestSource, Target } from "./access-request.ts";
@@ -18,9 +18,6 @@ export interface BreakGlassCheckInput {
   /** What the on-call roster (a port: rules file today, a paging service later) says of the requester. */
   readonly onCall: boolean;
   readonly settings: BreakGlassSettings;
-  /** Break-glass grants in the last 24 h: by this person, and on this VM. */
-  readonly recentByUser: number;
-  readonly recentOnVm: number;
   readonly addressOptions?: AddressCheckOptions;
 }
 
@@ -33,7 +30,7 @@ export type BreakGlassCheck =
     }
   | {
       readonly ok: false;
-      readonly code: "not_on_call" | "refused" | "rate_limited";
+      readonly code: "not_on_call" | "refused";
       readonly message: string;
     };
 
@@ -62,20 +59,6 @@ export function checkBreakGlass(input: BreakGlassCheckInput): BreakGlassCheck {
       ok: false,
       code: "refused",
       message: `${vm.ref.name} cannot be opened by JIT: ${why} (${vm.jit.reason}).`,
-    };
-  }
-  if (input.recentByUser >= settings.perUserPerDay) {
-    return {
-      ok: false,
-      code: "rate_limited",
-      message: `You have broken glass ${input.recentByUser} times in the last 24 h, the most the rules allow (${settings.perUserPerDay}). Ask an approver, or the security team, for access the normal way.`,
-    };
-  }
-  if (input.recentOnVm >= settings.perVmPerDay) {
-    return {
-      ok: false,
-      code: "rate_limited",
-      message: `${vm.ref.name} has had ${input.recentOnVm} break-glass grants in the last 24 h, the most the rules allow (${settings.perVmPerDay}). Ask an approver for access the normal way.`,
     };
   }
   const policy = vm.jit.policy;

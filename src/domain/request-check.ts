@@ -1,11 +1,11 @@
 /**
  * Checks before anyone is asked (issue 3): the VMs are JIT-configured, every port is in their
  * policy, the duration fits every limit, the reason is there when the rules want one, the typed
- * address passes address.ts, someone other than the requester can approve, and the user has no
- * other open request for the same VM+port. Pure: the app resolves names to VMs and reads the
- * rules and the user's open requests, then asks here.
+ * address passes address.ts, and someone other than the requester can approve. Pure: the app
+ * resolves names to VMs and reads the rules, then asks here. Rules that span requests (one holder
+ * per VM+port, one open request per person) are admission.ts's, checked by the store at insert.
  */
-import { type AccessRequest, isOpen, type RequestSource, type Target } from "./access-request.ts";
+import type { RequestSource, Target } from "./access-request.ts";
 import { type AddressCheckOptions, checkSourceAgainstRule, type SourcePrefix } from "./address.ts";
 import { formatDuration, parseIsoDuration } from "./duration.ts";
 import { ErrorCode } from "./errors.ts";
@@ -36,8 +36,6 @@ export interface CheckInput {
   readonly reason?: string;
   readonly requester: RequesterIdentity;
   readonly rules: ApprovalRules;
-  /** The requester's open requests, for the one-per-VM+port rule. */
-  readonly openRequests?: readonly AccessRequest[];
   readonly addressOptions?: AddressCheckOptions;
 }
 
@@ -59,11 +57,8 @@ export interface CheckProblem {
     | "duration_too_short"
     | "reason_required"
     | "source_refused"
-    | "no_approver"
-    | "already_open";
+    | "no_approver";
   readonly message: string;
-  /** For already_open: the request that holds the VM+port. */
-  readonly requestId?: string;
 }
 
 export type CheckResult =
@@ -160,18 +155,6 @@ export function checkRequest(input: CheckInput): CheckResult {
     else problems.push({ code: "source_refused", message: checked.message });
   }
 
-  for (const open of input.openRequests ?? []) {
-    if (!isOpen(open)) continue;
-    const clash = clashOf(open, input.vms, input.ports);
-    if (clash !== undefined) {
-      problems.push({
-        code: "already_open",
-        requestId: open.id,
-        message: `You already have ${open.id} (${open.state === "awaiting_source" ? "waiting for your address" : open.state}) for ${clash}; \`status\` shows it${open.state === "active" ? `, \`done ${open.id}\` closes it` : `, \`cancel ${open.id}\` withdraws it`}.`,
-      });
-    }
-  }
-
   if (problems.length > 0 || !approval.ok) {
     return {
       ok: false,
@@ -238,29 +221,6 @@ export function rulesForTargets(
     const policyRules = vm.jit.policy.rules;
     return [{ vm, rules: policyRules.filter((rule) => target.ports.includes(rule.number)) }];
   });
-}
-
-/** The open request of the same user that already holds one of these VM+ports, if any. */
-export function conflictingRequest(
-  open: readonly AccessRequest[],
-  vms: readonly VmWithJit[],
-  ports: readonly number[],
-): AccessRequest | undefined {
-  return open.find((request) => isOpen(request) && clashOf(request, vms, ports) !== undefined);
-}
-
-function clashOf(
-  request: AccessRequest,
-  vms: readonly VmWithJit[],
-  ports: readonly number[],
-): string | undefined {
-  for (const target of request.targets) {
-    const vm = vms.find((candidate) => candidate.ref.id.toLowerCase() === target.vmId.toLowerCase());
-    if (vm === undefined) continue;
-    const port = target.ports.find((candidate) => ports.includes(candidate));
-    if (port !== undefined) return `${target.vmName} port ${port}`;
-  }
-  return undefined;
 }
 
 export function toTarget(vm: VmWithJit, policy: VmPolicy, rules: readonly PortRule[]): Target {

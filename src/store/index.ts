@@ -72,7 +72,7 @@ export async function openStore(options: StoreOptions = {}): Promise<PortcullisS
 export function createStore(client: SqlClient, options: { clock?: Clock } = {}): PortcullisStore {
   const clock = options.clock ?? systemClock;
   return {
-    requests: createRequestStore(client, clock),
+    requests: createRequestStore(client, clock, (fn) => client.transaction(fn)),
     audit: createAuditLog(client),
     conversations: createConversationStore(client),
     timers: createTimerStore(client, clock),

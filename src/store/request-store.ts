@@ -1,7 +1,7 @@
 import type { AuditEvent, Clock, RequestStore, StoredRequest } from "../app/ports.ts";
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
 import { canonicalJson, payloadHash } from "./payload-hash.ts";
-import type { SqlExecutor } from "./sql-client.ts";
+import type { SqlClient, SqlExecutor } from "./sql-client.ts";
 
 interface RequestRow {
   id: string;
@@ -15,8 +15,15 @@ interface RequestRow {
 
 const columns = "id, version, state, requester_id, data, created_at, updated_at";
 
-/** Access requests with a version column for compare-and-swap; ids come from a sequence ("R-17"). */
-export function createRequestStore(sql: SqlExecutor, clock: Clock): RequestStore {
+/**
+ * Access requests with a version column for compare-and-swap; ids come from a sequence ("R-17").
+ * `transaction` is the client's; without it (inside a transaction) `exclusive` refuses to nest.
+ */
+export function createRequestStore(
+  sql: SqlExecutor,
+  clock: Clock,
+  transaction?: SqlClient["transaction"],
+): RequestStore {
   return {
     async nextRequestId() {
       const [row] = await sql.query<{ id: string }>("SELECT 'R-' || nextval('request_id_seq') AS id");
@@ -97,6 +104,41 @@ export function createRequestStore(sql: SqlExecutor, clock: Clock): RequestStore
         [requesterId, [...states]],
       );
       return rows.map((row) => toRequest<T>(row));
+    },
+
+    async listOnVms<T>(vmIds: readonly string[], states: readonly string[]) {
+      if (vmIds.length === 0 || states.length === 0) return [];
+      const rows = await sql.query<RequestRow>(
+        `SELECT ${columns} FROM access_requests
+          WHERE state = ANY($2::text[])
+            AND EXISTS (
+              SELECT 1 FROM jsonb_array_elements(data->'request'->'targets') AS target
+               WHERE lower(target->>'vmId') = ANY($1::text[]))
+          ORDER BY created_at, id`,
+        [vmIds.map((id) => id.toLowerCase()), [...states]],
+      );
+      return rows.map((row) => toRequest<T>(row));
+    },
+
+    async listKindSince<T>(kind: string, since: Date) {
+      const rows = await sql.query<RequestRow>(
+        `SELECT ${columns} FROM access_requests
+          WHERE data->'request'->>'kind' = $1 AND created_at >= $2
+          ORDER BY created_at, id`,
+        [kind, since],
+      );
+      return rows.map((row) => toRequest<T>(row));
+    },
+
+    async exclusive<R>(locks: readonly string[], fn: (tx: RequestStore) => Promise<R>): Promise<R> {
+      if (transaction === undefined) throw new Error("requests.exclusive cannot nest");
+      return transaction(async (tx) => {
+        // One lock at a time, in one order, so two writers never wait on each other in a cycle.
+        for (const lock of [...new Set(locks)].sort()) {
+          await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`portcullis:${lock}`]);
+        }
+        return fn(createRequestStore(tx, clock));
+      });
     },
 
     async listByState<T>(states: readonly string[]) {

@@ -211,6 +211,72 @@ function describeStoreContract(name: string, makeStore: MakeStore): void {
         expect(await store.requests.listByState([])).toEqual([]);
         expect((await store.requests.listByState<{ vm: string }>(["active"]))[0]?.data.vm).toBe("vm-R-3");
       });
+
+      it("listOnVms finds requests by a target's VM id (any case) and state; listKindSince by kind and age", async () => {
+        const vm = (name: string) =>
+          `/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/${name}`;
+        const put = (id: string, state: string, vms: string[], kind: string | undefined, minute: number) =>
+          store.requests.insert({
+            id,
+            requesterId: "user-a",
+            state,
+            createdAt: at(minute),
+            data: { request: { kind, targets: vms.map((name) => ({ vmId: vm(name), ports: [22] })) } },
+          });
+        await put("R-1", "active", ["web-01"], "break_glass", 1);
+        await put("R-2", "pending", ["web-02", "WEB-01"], undefined, 2);
+        await put("R-3", "expired", ["web-01"], "break_glass", 3);
+        await put("R-4", "pending", ["db-01"], undefined, 4);
+        const ids = (list: readonly StoredRequest[]) => list.map((r) => r.id);
+        expect(ids(await store.requests.listOnVms([vm("Web-01")], ["active", "pending"]))).toEqual([
+          "R-1",
+          "R-2",
+        ]);
+        expect(ids(await store.requests.listOnVms([vm("web-02"), vm("db-01")], ["pending"]))).toEqual([
+          "R-2",
+          "R-4",
+        ]);
+        expect(await store.requests.listOnVms([], ["pending"])).toEqual([]);
+        expect(ids(await store.requests.listKindSince("break_glass", at(2)))).toEqual(["R-3"]);
+      });
+
+      it("exclusive: concurrent check-then-insert under one lock, across processes → exactly one insert", async () => {
+        const peer = await fixture.openPeer();
+        const attempt = (which: PortcullisStore, i: number) =>
+          which.requests.exclusive(["vm:web-01"], async (tx) => {
+            const open = await tx.listByState(["pending"]);
+            if (open.length > 0) return false;
+            await tx.insert({
+              id: `R-${i}`,
+              requesterId: "user-a",
+              state: "pending",
+              createdAt: at(i),
+              data: {},
+            });
+            return true;
+          });
+        const won = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => attempt(i % 2 === 0 ? store : peer, i)),
+        );
+        expect(won.filter(Boolean)).toHaveLength(1);
+        expect(await store.requests.listByState(["pending"])).toHaveLength(1);
+      });
+
+      it("exclusive: a throw rolls back everything written inside", async () => {
+        await expect(
+          store.requests.exclusive(["vm:web-01"], async (tx) => {
+            await tx.insert({
+              id: "R-1",
+              requesterId: "user-a",
+              state: "pending",
+              createdAt: at(1),
+              data: {},
+            });
+            throw new Error("refused");
+          }),
+        ).rejects.toThrow("refused");
+        expect(await store.requests.get("R-1")).toBeUndefined();
+      });
     });
 
     describe("audit", () => {

@@ -24,13 +24,20 @@ import { clickActivity, conversationOf, invoke, members, requestIdIn, say } from
 
 const { sam, alice } = members;
 
-/** Four requesters, two requests each (one request per VM and person is allowed at a time). */
+/** Four requesters (one holder per VM and port: only two of them can hold web-01 and web-02). */
 const engineers: FakeMember[] = ["ann", "ben", "cat", "dan"].map((name) => ({
   id: `29:${name}`,
   aadObjectId: `aad-${name}`,
   name,
   userPrincipalName: `${name}@contoso.com`,
 }));
+/** On the break-glass roster in env/rules.json. */
+const olive: FakeMember = {
+  id: "29:olive",
+  aadObjectId: "aad-olive",
+  name: "Olive Oncall",
+  userPrincipalName: "olive@contoso.com",
+};
 
 /** Approval timeout for the timer test: short, so the timers are due while the test watches. */
 const APPROVAL_TIMEOUT = "6s";
@@ -84,7 +91,7 @@ if (skipPostgres) {
     beforeAll(async () => {
       await requirePostgres();
       simulator = await startSimulator({ port: 0 });
-      connector = await startFakeConnector([sam, alice, ...engineers]);
+      connector = await startFakeConnector([sam, alice, olive, ...engineers]);
       rulesDir = mkdtempSync(join(tmpdir(), "portcullis-replicas-"));
       const rules = JSON.parse(readFileSync(join(repoRoot, "env/rules.json"), "utf8")) as {
         defaults: Record<string, unknown>;
@@ -237,18 +244,24 @@ if (skipPostgres) {
       await say(one.url, connector, alice, "help");
       const ids: string[] = [];
       const asked: { who: FakeMember; id: string }[] = [];
+      // ann and ben hold web-01 and web-02 (asked through different processes); cat and dan,
+      // asking for the same while those are pending, are refused with who holds them.
       for (const [i, who] of engineers.entries()) {
-        for (const [j, vm] of ["web-01", "web-02"].entries()) {
-          const bot = j === 0 ? one : two;
-          const reply = await say(
-            bot.url,
-            connector,
-            who,
-            `ssh ${vm} from 203.0.113.${20 + i} for 1h because T-${i}`,
-          );
+        const vm = i % 2 === 0 ? "web-01" : "web-02";
+        const bot = i % 2 === 0 ? one : two;
+        const reply = await say(
+          bot.url,
+          connector,
+          who,
+          `ssh ${vm} from 203.0.113.${20 + i} for 1h because T-${i}`,
+        );
+        if (i < 2) {
           expect(reply).toContain("is waiting for 1 approval");
           ids.push(requestIdIn(reply));
           asked.push({ who, id: requestIdIn(reply) });
+        } else {
+          const holder = engineers[i - 2];
+          expect(reply).toContain(`${vm} port 22 is held by ${holder?.name}`);
         }
       }
 
@@ -282,6 +295,127 @@ if (skipPostgres) {
         ),
       );
       expect(events.rows.map((row) => row.request_id).sort()).toEqual([...ids].sort());
+    });
+
+    async function requestRows(): Promise<{ id: string; state: string; requester_id: string }[]> {
+      const rows = await withAdmin((pool) =>
+        pool.query<{ id: string; state: string; requester_id: string }>(
+          `SELECT id, state, requester_id FROM "${schema}".access_requests ORDER BY id`,
+        ),
+      );
+      return rows.rows;
+    }
+
+    it("8 identical requests at once over both processes make one request and one set of cards", {
+      timeout: 90_000,
+    }, async () => {
+      const [one, two] = await startBots();
+      if (!one || !two) throw new Error("two bots expected");
+      await say(one.url, connector, alice, "help");
+      const before = connector.sent.length;
+      const replies = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          say(
+            (i % 2 === 0 ? one : two).url,
+            connector,
+            sam,
+            "ssh web-01 from 203.0.113.7 for 1h because INC-8",
+          ),
+        ),
+      );
+      const rows = await requestRows();
+      expect(rows).toHaveLength(1);
+      const id = rows[0]?.id ?? "";
+      expect(replies.filter((reply) => reply.includes(`${id} is waiting for 1 approval`))).toHaveLength(1);
+      expect(replies.filter((reply) => reply.includes(`You already have ${id}`))).toHaveLength(7);
+      const cardsToAlice = connector.sent
+        .slice(before)
+        .filter(
+          (sent) =>
+            sent.method === "POST" && sent.conversationId === conversationOf(alice) && sent.body.attachments,
+        );
+      expect(cardsToAlice).toHaveLength(1);
+      expect(JSON.stringify(cardsToAlice[0]?.body)).toContain(id);
+    });
+
+    it("two engineers asking for web-01 port 22 at once: one holds it, the other is told who; one initiate, probe only for the holder", {
+      timeout: 90_000,
+    }, async () => {
+      const [one, two] = await startBots();
+      if (!one || !two) throw new Error("two bots expected");
+      await say(one.url, connector, alice, "help");
+      const [ann, ben] = engineers;
+      if (!ann || !ben) throw new Error("engineers expected");
+      const [annReply, benReply] = await Promise.all([
+        say(one.url, connector, ann, "ssh web-01 from 203.0.113.31 for 1h because INC-31"),
+        say(two.url, connector, ben, "ssh web-01 from 203.0.113.32 for 1h because INC-32"),
+      ]);
+      const rows = await requestRows();
+      expect(rows).toHaveLength(1);
+      const [winner, loser, loserReply] =
+        rows[0]?.requester_id === ann.aadObjectId ? [ann, ben, benReply] : [ben, ann, annReply];
+      expect(
+        [annReply, benReply].filter((reply) => reply.includes("is waiting for 1 approval")),
+      ).toHaveLength(1);
+      expect(loserReply).toContain(`web-01 port 22 is held by ${winner.name}`);
+      const requestId = rows[0]?.id ?? "";
+      const answer = await invoke(
+        two.url,
+        clickActivity(connector, alice, "portcullis.approve", { requestId }),
+      );
+      expect(JSON.stringify(answer.body)).toContain(`You approved ${requestId}`);
+      const winnerAddress = winner === ann ? "203.0.113.31" : "203.0.113.32";
+      const loserAddress = loser === ann ? "203.0.113.31" : "203.0.113.32";
+      await connector.waitFor(
+        (sent) =>
+          sent.conversationId === conversationOf(winner) &&
+          String(sent.body.text ?? "").includes(`${requestId} is open for ${winnerAddress}`),
+      );
+      expect(await initiatePosts()).toBe(1);
+      expect(await probe(winnerAddress, "web-01", 22)).toBe(true);
+      expect(await probe(loserAddress, "web-01", 22)).toBe(false);
+      // Still refused while the window is open, now with until when.
+      expect(
+        await say(one.url, connector, loser, `ssh web-01 from ${loserAddress} for 1h because again`),
+      ).toMatch(new RegExp(`web-01 port 22 is held by ${winner.name}.*${requestId} has it open until`));
+    });
+
+    it("8 break-glass requests at once by one on-call person: exactly 3 grants (3 per person per 24 h), 3 initiates", {
+      timeout: 90_000,
+    }, async () => {
+      const [one, two] = await startBots();
+      if (!one || !two) throw new Error("two bots expected");
+      // Every JIT-configured VM the roster covers, and web-01 twice.
+      const vms = ["web-01", "web-02", "app-01", "app-02", "sftp-01", "ops-01", "jump-01", "web-01"];
+      const replies = await Promise.all(
+        vms.map((vm, i) =>
+          say(
+            (i % 2 === 0 ? one : two).url,
+            connector,
+            olive,
+            `break-glass ${vm} INC-${i} from 203.0.113.40 down`,
+          ),
+        ),
+      );
+      expect(replies.filter((reply) => reply.includes("BREAK-GLASS"))).toHaveLength(3);
+      expect(
+        replies.filter(
+          (reply) =>
+            reply.includes("You have broken glass 3 times in the last 24 h") ||
+            /^You already have R-\d+ \(\w+\) for web-01 port 22/.test(reply),
+        ),
+      ).toHaveLength(5);
+      expect(await requestRows()).toHaveLength(3);
+      await until(
+        () => "three initiates",
+        async () => ((await initiatePosts()) === 3 ? true : undefined),
+      );
+      const refused = await withAdmin((pool) =>
+        pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM "${schema}".audit_events WHERE type = 'break_glass.refused'`,
+        ),
+      );
+      expect(Number(refused.rows[0]?.n)).toBe(5);
     });
   });
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type AccessRequest, createRequest } from "../../src/domain/access-request.ts";
-import { type CheckInput, checkRequest, conflictingRequest } from "../../src/domain/request-check.ts";
+import { type CheckInput, checkRequest } from "../../src/domain/request-check.ts";
 import { EMPTY_RULES, parseApprovalRules } from "../../src/domain/rules.ts";
 import type { PortRule, VmWithJit } from "../../src/domain/vm.ts";
 
@@ -165,37 +164,6 @@ describe("checks before anyone is asked", () => {
       }),
     );
     expect(!result.ok && result.problems[0]?.code).toBe("no_approver");
-  });
-
-  it("an open request for the same VM+port → refused, pointing at it", () => {
-    const existing: AccessRequest = createRequest(
-      {
-        id: "R-12",
-        requester: { id: "id-sam", name: "Sam" },
-        targets: [
-          {
-            vmId: `/subscriptions/${SUB}/resourceGroups/RG-WEB/providers/Microsoft.Compute/virtualMachines/web-01`,
-            vmName: "web-01",
-            resourceGroup: "rg-web",
-            location: "westeurope",
-            policyName: "default",
-            ports: [22],
-            osType: "Linux",
-          },
-        ],
-        source: { prefix: "198.51.100.7", origin: "typed" },
-        durationMs: H,
-        approval: { approvers: ["alice@contoso.com"], required: 1 },
-      },
-      new Date("2026-11-23T10:00:00Z"),
-    ).request;
-    const result = checkRequest(input({ openRequests: [existing] }));
-    expect(!result.ok && result.problems[0]).toMatchObject({ code: "already_open", requestId: "R-12" });
-    expect(!result.ok && result.message).toContain("`cancel R-12` withdraws it");
-    expect(conflictingRequest([existing], [vm("web-01", [ssh()])], [22])?.id).toBe("R-12");
-    expect(
-      conflictingRequest([{ ...existing, state: "expired" }], [vm("web-01", [ssh()])], [22]),
-    ).toBeUndefined();
   });
 
   it("several problems → all of them, one per line", () => {
