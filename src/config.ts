@@ -81,6 +81,7 @@ const EnvSchema = z.object({
   TIMER_LEASE: durationText("1m"),
   PRE_EXPIRY_WARNING: durationText("10m"),
   CLOSURE_CHECK_DELAY: durationText("2m"),
+  WINDOW_CHECK_INTERVAL: durationText("5m"),
 });
 
 function durationText(fallback: string) {
@@ -147,6 +148,8 @@ export interface Config {
   readonly preExpiryWarningMs: number;
   /** How long after the end the bot checks that the port really closed. */
   readonly closureCheckDelayMs: number;
+  /** How often an open window is checked in Azure's history for a newer initiate that replaced it. */
+  readonly windowCheckIntervalMs: number;
   /**
    * The simulated fleet lives in the documentation ranges (203.0.113.0/24…), which real requests
    * never come from; they are accepted only when the bot talks to a simulator.
@@ -243,6 +246,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     securityChannelId: e.SECURITY_CHANNEL,
     preExpiryWarningMs: e.PRE_EXPIRY_WARNING,
     closureCheckDelayMs: e.CLOSURE_CHECK_DELAY,
+    windowCheckIntervalMs: e.WINDOW_CHECK_INTERVAL,
     acceptDocumentationRanges: azure.mode === "embedded-simulator" || isLoopbackHttp(azure.endpoint),
   };
 }

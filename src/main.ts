@@ -111,6 +111,7 @@ export async function startPortcullis(
         : undefined,
       preExpiryWarningMs: config.preExpiryWarningMs,
       closureCheckDelayMs: config.closureCheckDelayMs,
+      windowCheckIntervalMs: config.windowCheckIntervalMs,
       breakGlassRunbookUrl: config.breakGlassRunbookUrl,
       auditors: config.auditors,
     },

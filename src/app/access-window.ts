@@ -13,6 +13,7 @@ import { recipientOf, replaceCards, tellApprovers, tellRequester } from "./appro
 import type { AppContext, ChatUser } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import { scheduleWindowCheck } from "./superseded.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 /** How far ahead `done` sets the end: Azure wants an end time in the future. */
@@ -26,6 +27,7 @@ export async function scheduleWindowTimers(ctx: AppContext, request: AccessReque
   if (warnAt > ctx.clock.now().getTime())
     await scheduleTimer(ctx, TimerKind.PreExpiryWarning, request.id, new Date(warnAt));
   await scheduleTimer(ctx, TimerKind.Expiry, request.id, end);
+  await scheduleWindowCheck(ctx, request);
   await scheduleTimer(
     ctx,
     TimerKind.ClosureCheck,

@@ -16,6 +16,7 @@ export interface AppSettings {
   readonly securityConversationKey: string | undefined;
   readonly preExpiryWarningMs: number;
   readonly closureCheckDelayMs: number;
+  readonly windowCheckIntervalMs: number;
   readonly breakGlassRunbookUrl: string | undefined;
   /** AUDITORS: lower-cased UPNs who may read every request's evidence. */
   readonly auditors: readonly string[];

@@ -5,6 +5,7 @@ import type { AppContext } from "./context.ts";
 import { weeklyDigest } from "./evidence.ts";
 import { executeGrant } from "./grant.ts";
 import { expireUndecided } from "./request-timeouts.ts";
+import { checkWindowHolder } from "./superseded.ts";
 import { TimerKind } from "./timer-kinds.ts";
 import type { TimerHandler } from "./timer-runner.ts";
 
@@ -17,6 +18,7 @@ export function timerHandlers(app: AppContext): Readonly<Record<TimerKind, Timer
     [TimerKind.PreExpiryWarning]: (timer) => warnBeforeExpiry(app, timer),
     [TimerKind.Expiry]: (timer) => expireWindow(app, timer),
     [TimerKind.ClosureCheck]: (timer) => checkClosure(app, timer),
+    [TimerKind.WindowCheck]: (timer) => checkWindowHolder(app, timer),
     [TimerKind.ReviewReminder]: (timer) => remindReviewers(app, timer),
     [TimerKind.ReviewEscalation]: (timer) => escalateOverdueReview(app, timer),
     [TimerKind.WeeklyDigest]: (timer) => weeklyDigest(app, timer),

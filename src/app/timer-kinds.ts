@@ -16,6 +16,8 @@ export const TimerKind = {
   Expiry: "expiry",
   /** Shortly after the end: check in Azure that the port really closed. */
   ClosureCheck: "closure-check",
+  /** While open, every WINDOW_CHECK_INTERVAL: has a newer initiate made elsewhere replaced the window? */
+  WindowCheck: "window-check",
   /** Break-glass: half the review time has passed. */
   ReviewReminder: "review-reminder",
   /** Break-glass: nobody reviewed in time; escalate to the security channel. */

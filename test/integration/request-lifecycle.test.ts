@@ -203,6 +203,70 @@ describe("an open window", () => {
   });
 });
 
+describe("a window replaced outside Portcullis", () => {
+  it("a portal initiate on the same VM+port is noticed at the next window check: revoked, requester and security channel told", async () => {
+    const id = await approvedAndOpen();
+    const [target] = (await h.store.requests.get<RequestRecord>(id))?.data.request.targets ?? [];
+    if (!target) throw new Error("target expected");
+    h.clock.advance(2 * MINUTE);
+    await h.app.gateway.initiate({
+      policy: { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
+      virtualMachines: [
+        {
+          vmId: target.vmId,
+          ports: [
+            {
+              number: 22,
+              endTimeUtc: new Date(h.clock.now().getTime() + 3 * 60 * MINUTE),
+              allowedSourceAddressPrefix: "203.0.113.99",
+            },
+          ],
+        },
+      ],
+      justification: "portal: patching",
+    });
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    expect(await stateOf(id)).toBe("active");
+
+    h.clock.advance(3 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("revoked");
+    const told = h.notifier.textsTo("sam@contoso.com").find((text) => text.includes("no longer yours"));
+    expect(told).toMatch(
+      new RegExp(
+        `${id} is no longer yours in Azure: .* opened web-01 port 22 for 203.0.113.99 at .* outside Portcullis`,
+      ),
+    );
+    const alarm = h.notifier.sent.find(
+      (sent) => sent.to === "conversation:security" && JSON.stringify(sent.message).includes("did not make"),
+    );
+    expect(JSON.stringify(alarm?.message)).toContain("portal: patching");
+    // No warning or expiry notice for a window that is not there any more.
+    h.clock.advance(60 * MINUTE);
+    await h.settle();
+    expect(h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("closes in"))).toBe(false);
+  });
+
+  it("our own newer initiate (an approved extension) is not mistaken for a replacement", async () => {
+    const id = await approvedAndOpen("ssh web-01 from 203.0.113.7 for 1h because INC-2");
+    h.clock.advance(6 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("active");
+    const asked = await extendAccess(h.app, sam, id, 30 * MINUTE);
+    const extension = /R-\d+ extends|R-\d+/.exec(asked.replace(id, ""))?.[0] ?? "";
+    expect(extension).not.toBe("");
+    expect((await decide(h.app, alice, extension, "approve")).outcome).toBe("decided");
+    await h.settle();
+    expect(await stateOf(extension)).toBe("active");
+    h.clock.advance(11 * MINUTE);
+    await h.settle();
+    expect(await stateOf(extension)).toBe("active");
+    expect(h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("no longer yours"))).toBe(
+      false,
+    );
+  });
+});
+
 describe("an undecided request", () => {
   it("reminds the approvers at half time and times out at the end; the card is replaced and the requester told", async () => {
     const asked = await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 for 1h"));

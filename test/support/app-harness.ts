@@ -138,6 +138,7 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       securityConversationKey: "conversation:security",
       preExpiryWarningMs: 10 * 60_000,
       closureCheckDelayMs: 2 * 60_000,
+      windowCheckIntervalMs: 5 * 60_000,
       breakGlassRunbookUrl: "https://wiki.example.com/runbooks/jit-break-glass",
       auditors: ["sec@contoso.com"],
     },
