@@ -155,6 +155,12 @@ export interface Config {
    * never come from; they are accepted only when the bot talks to a simulator.
    */
   readonly acceptDocumentationRanges: boolean;
+  /**
+   * `npm start` on a laptop: local mode and the embedded simulator, which stands in for the
+   * Internet. Only then may the one-time link offer a documentation address in place of the
+   * browser's loopback one; every other mode refuses loopback and private peers.
+   */
+  readonly localDemo: boolean;
 }
 
 export class ConfigError extends Error {
@@ -248,6 +254,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     closureCheckDelayMs: e.CLOSURE_CHECK_DELAY,
     windowCheckIntervalMs: e.WINDOW_CHECK_INTERVAL,
     acceptDocumentationRanges: azure.mode === "embedded-simulator" || isLoopbackHttp(azure.endpoint),
+    localDemo: bot.mode === "local" && azure.mode === "embedded-simulator",
   };
 }
 

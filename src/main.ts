@@ -102,6 +102,7 @@ export async function startPortcullis(
       publicBaseUrl: config.publicBaseUrl,
       trustedProxies: config.trustedProxies,
       acceptDocumentationRanges: config.acceptDocumentationRanges,
+      localDemo: config.localDemo,
       approvalsConversationKey: config.approvalsChannelId
         ? `conversation:${config.approvalsChannelId}`
         : undefined,

@@ -9,6 +9,8 @@ export interface AppSettings {
   readonly publicBaseUrl: string;
   readonly trustedProxies: readonly string[];
   readonly acceptDocumentationRanges: boolean;
+  /** `npm start` (local mode, embedded simulator): the IP link may stand a documentation address in for loopback. */
+  readonly localDemo: boolean;
   /** Conversation key ("conversation:<id>") of a channel that also gets every approval card. */
   readonly approvalsConversationKey: string | undefined;
   readonly sourceLinkTtlMs: number;

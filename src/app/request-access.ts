@@ -140,7 +140,7 @@ export async function offerSourceLink(ctx: AppContext, requestId: string, userId
   await scheduleTimer(ctx, TimerKind.SourceLinkExpiry, requestId, expiresAt);
   const minutes = Math.round(ctx.settings.sourceLinkTtlMs / 60_000);
   return [
-    `${requestId}: open this link **on the machine you will connect from**, within ${minutes} minutes, so I can see its public address: ${ctx.settings.publicBaseUrl}/ip/${token}`,
+    `${requestId}: open this link **on the machine you will connect from**, within ${minutes} minutes, and confirm the public address it shows: ${ctx.settings.publicBaseUrl}/ip/${token}`,
     `It works once. If you'd rather type the address, cancel with \`cancel ${requestId}\` and ask again with \`from <address>\`.`,
   ].join("\n\n");
 }

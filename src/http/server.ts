@@ -3,10 +3,12 @@ import type { AddressInfo } from "node:net";
 import type { Request as BotRequest } from "botbuilder";
 import restify from "restify";
 import type { AppContext } from "../app/context.ts";
-import { useSourceLink } from "../app/source-link.ts";
+import { confirmSourceLink, type LinkPage, type LinkPeer, previewSourceLink } from "../app/source-link.ts";
 import type { TeamsBot } from "../chat/teams/teams-bot.ts";
 import { asPortcullisError } from "../domain/errors.ts";
-import { linkPageHtml } from "./link-page.ts";
+import { readFormBody } from "./form-body.ts";
+import { CONFIRM_PATH, linkPageHtml } from "./link-page.ts";
+import { isSameOrigin } from "./same-origin.ts";
 
 export interface HttpDeps {
   readonly bot: TeamsBot;
@@ -21,37 +23,48 @@ export interface RunningHttpServer {
 export function createHttpServer(deps: HttpDeps): restify.Server {
   const { bot, app } = deps;
   const server = restify.createServer({ name: "portcullis" });
-  server.use(restify.plugins.bodyParser({ mapParams: false, maxBodySize: 1_000_000 }));
+  // Per route, not server.use: the link's form has its own small reader (form-body.ts).
+  const messageBody = restify.plugins.bodyParser({ mapParams: false, maxBodySize: 1_000_000 });
 
-  server.post("/api/messages", async (req: restify.Request, res: restify.Response) => {
+  server.post("/api/messages", ...messageBody, async (req: restify.Request, res: restify.Response) => {
     // restify's Request types `method` as optional; botbuilder's wants it set. It always is on a POST.
     await bot.adapter.process(req as BotRequest, res, (context) =>
       bot.app.run(context).then(() => undefined),
     );
   });
 
+  // GET only shows what a confirmation would record: previews and mail scanners open links.
   server.get("/ip/:token", async (req: restify.Request, res: restify.Response) => {
     const token = String(req.params?.token ?? "");
-    const forwarded = req.headers["x-forwarded-for"];
-    let page: Awaited<ReturnType<typeof useSourceLink>>;
-    try {
-      page = await useSourceLink(app, token, {
-        address: req.socket.remoteAddress ?? "",
-        forwardedFor: Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
-      });
-    } catch (error) {
-      const coded = asPortcullisError(error);
-      app.logger.error({ err: coded, cause: coded.cause }, "IP link failed");
-      page = { status: 500, title: "Something went wrong", message: coded.userMessage };
+    await sendLinkPage(app, res, () => previewSourceLink(app, token, peerOf(req)));
+  });
+
+  server.post(CONFIRM_PATH, async (req: restify.Request, res: restify.Response) => {
+    if (!isSameOrigin(req.headers, app.settings.publicBaseUrl)) {
+      app.logger.warn(
+        { origin: req.headers.origin, referer: req.headers.referer },
+        "IP link post from another site refused",
+      );
+      await sendLinkPage(app, res, async () => ({
+        status: 403,
+        title: "Not confirmed",
+        message:
+          "This confirmation did not come from the Portcullis page, so nothing was recorded. Open the link from Teams again and confirm there.",
+      }));
+      return;
     }
-    const html = linkPageHtml(page);
-    res.writeHead(page.status, {
-      "content-type": "text/html; charset=utf-8",
-      "cache-control": "no-store",
-      "referrer-policy": "no-referrer",
-      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
-    });
-    res.end(html);
+    const form = await readFormBody(req, LINK_FORM_MAX_BYTES);
+    if (!form.ok) {
+      await sendLinkPage(app, res, async () => ({
+        status: form.status,
+        title: "Not confirmed",
+        message: `Nothing was recorded: ${form.reason}.`,
+      }));
+      return;
+    }
+    const token = form.fields.get("token") ?? "";
+    const shown = form.fields.get("address") ?? undefined;
+    await sendLinkPage(app, res, () => confirmSourceLink(app, token, shown, peerOf(req)));
   });
 
   server.get("/healthz", async (_req: restify.Request, res: restify.Response) => {
@@ -82,6 +95,47 @@ export async function listen(server: restify.Server, port: number, host: string)
     url: `http://${shownHost}:${address.port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A token, the address shown and the form's framing fit in far less. */
+const LINK_FORM_MAX_BYTES = 2048;
+
+function peerOf(req: restify.Request): LinkPeer {
+  const forwarded = req.headers["x-forwarded-for"];
+  return {
+    address: req.socket.remoteAddress ?? "",
+    forwardedFor: Array.isArray(forwarded) ? forwarded.join(",") : forwarded,
+  };
+}
+
+/**
+ * Link pages are never framed (a confirm button must not be clickjacked), never cached, and only
+ * ever send our own origin onward: `same-origin` rather than `no-referrer`, because under
+ * no-referrer browsers send `Origin: null` on the confirming POST, and the same-origin check needs it.
+ */
+async function sendLinkPage(
+  app: AppContext,
+  res: restify.Response,
+  render: () => Promise<LinkPage>,
+): Promise<void> {
+  let page: LinkPage;
+  try {
+    page = await render();
+  } catch (error) {
+    const coded = asPortcullisError(error);
+    app.logger.error({ err: coded, cause: coded.cause }, "IP link failed");
+    page = { status: 500, title: "Something went wrong", message: coded.userMessage };
+  }
+  res.writeHead(page.status, {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "content-security-policy":
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  });
+  res.end(linkPageHtml(page));
 }
 
 async function check(probe: () => Promise<void>): Promise<string> {

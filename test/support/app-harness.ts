@@ -133,6 +133,7 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       publicBaseUrl: "http://localhost:3978",
       trustedProxies: [],
       acceptDocumentationRanges: true,
+      localDemo: false,
       approvalsConversationKey: undefined,
       sourceLinkTtlMs: 10 * 60_000,
       securityConversationKey: "conversation:security",

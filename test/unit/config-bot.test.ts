@@ -60,3 +60,14 @@ describe("bot authentication settings", () => {
     );
   });
 });
+
+describe("the local demo (`npm start`)", () => {
+  it("is local mode on the embedded simulator, and nothing else", () => {
+    expect(parseConfig({}).localDemo).toBe(true);
+    expect(parseConfig({ AZURE_ARM_ENDPOINT: "http://127.0.0.1:3979" }).localDemo).toBe(false);
+    expect(parseConfig({ BOT_ID: APP_ID, BOT_PASSWORD: "secret" }).localDemo).toBe(false);
+    expect(parseConfig({ AZURE_SUBSCRIPTION_ID: "00000000-0000-4000-8000-00000000c0de" }).localDemo).toBe(
+      false,
+    );
+  });
+});
