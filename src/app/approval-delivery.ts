@@ -159,7 +159,8 @@ export async function deliverCard(
   }
   if (!claimed || !claim) {
     ctx.logger.error({ requestId, principals }, "could not claim a card delivery after 10 attempts");
-    return "already";
+    // Not known to be delivered, so not claimed as such.
+    return "unreachable";
   }
   const sentFrom = claimed.data;
   const handle = await send(sentFrom);
