@@ -16,10 +16,17 @@ import type { BreakGlassCommand } from "../domain/commands.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
 import { breakGlassSettings, resolveApprovalPolicy } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
-import { approvalMessage, recipientOf, replaceCards } from "./approval-delivery.ts";
+import {
+  approvalMessage,
+  deliverCard,
+  recipientOf,
+  rememberCards,
+  replaceCards,
+  reviewOwed,
+} from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { pickVm } from "./fleet.ts";
-import type { ClaimedTimer, MessageHandle } from "./ports.ts";
+import type { ClaimedTimer } from "./ports.ts";
 import { offerSourceLink } from "./request-access.ts";
 import { commit, insertRecord, loadRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
@@ -97,13 +104,7 @@ export async function breakGlass(
     id,
     new Date(now.getTime() + settings.reviewTimeoutMs),
   );
-  await broadcast(ctx, stored.id);
-
-  const told = [...reviewers, ...(ctx.settings.securityConversationKey ? ["the security channel"] : [])];
-  const audience =
-    told.length > 0
-      ? `I've told ${told.join(", ")}`
-      : "Nobody could be told: set SECURITY_CHANNEL or a jit-approvers tag";
+  const audience = audienceText(await broadcast(ctx, stored.id));
   if (request.state === "awaiting_source") {
     return `${id} BREAK-GLASS on ${vm.ref.name} for ${command.incident}. ${audience}; a review is owed.\n\n${await offerSourceLink(ctx, id, user.id)}`;
   }
@@ -138,19 +139,19 @@ export async function reviewBreakGlass(
     if (!(await commit(ctx, stored, next, moved.event))) continue;
     await cancelTimers(ctx, requestId, [TimerKind.ReviewReminder, TimerKind.ReviewEscalation]);
     await replaceCards(ctx, next);
-    if (kind === "flag") {
-      const channel = ctx.settings.securityConversationKey;
-      const text = `⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident}) was flagged by ${user.name}: ${note?.trim()}`;
-      if (channel) await ctx.notifier.toConversation(channel, { kind: "text", text });
-    }
-    return {
-      outcome: "decided",
-      message:
-        kind === "acknowledge"
-          ? `You acknowledged ${requestId}.`
-          : `You flagged ${requestId}; the security channel is told.`,
-      record: next,
-    };
+    if (kind === "acknowledge")
+      return { outcome: "decided", message: `You acknowledged ${requestId}.`, record: next };
+    const channel = ctx.settings.securityConversationKey;
+    const text = `⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident}) was flagged by ${user.name}: ${note?.trim()}`;
+    const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
+    if (!posted)
+      ctx.logger.error({ requestId, channel }, "a flagged break-glass reached no security channel");
+    const told = posted
+      ? "the security channel is told."
+      : channel
+        ? "it is in the audit, but I could not post it in the security channel: tell the security team yourself."
+        : "it is in the audit, but no security channel is set up (SECURITY_CHANNEL): tell the security team yourself.";
+    return { outcome: "decided", message: `You flagged ${requestId}; ${told}`, record: next };
   }
   return { outcome: "refused", message: `${requestId} is changing right now; try again in a moment.` };
 }
@@ -226,27 +227,55 @@ export function fallbackInstructions(
   return `${runbook}An operator with the JIT initiate right can open it by hand:\n\n\`az rest --method post --url "${url}" --body '${body}'\``;
 }
 
-async function broadcast(ctx: AppContext, requestId: string): Promise<void> {
+/** Who the broadcast reached: the sentences about it are built from this, never from who was meant. */
+interface BroadcastReach {
+  readonly channel: "posted" | "unreachable" | "not-configured";
+  readonly reached: readonly string[];
+  readonly unreachable: readonly string[];
+}
+
+async function broadcast(ctx: AppContext, requestId: string): Promise<BroadcastReach> {
   const stored = await loadRecord(ctx, requestId);
-  if (!stored) return;
-  const message = approvalMessage(stored.data);
-  const handles: MessageHandle[] = [];
-  const channel = ctx.settings.securityConversationKey;
-  if (channel) {
-    const posted = await ctx.notifier.toConversation(channel, message);
-    if (posted) handles.push(posted);
-  }
+  if (!stored) return { channel: "not-configured", reached: [], unreachable: [] };
+  const channelKey = ctx.settings.securityConversationKey;
+  const posted = channelKey
+    ? await ctx.notifier.toConversation(channelKey, approvalMessage(stored.data))
+    : undefined;
+  if (posted) await rememberCards(ctx, requestId, [posted], stored.data);
+  const reached: string[] = [];
+  const unreachable: string[] = [];
   for (const reviewer of stored.data.request.approval.approvers) {
-    const sent = await ctx.notifier.toUser(recipientOf(reviewer), message, {
-      viaConversationKey: stored.data.requesterConversationKey,
-    });
-    if (sent) handles.push(sent);
+    const outcome = await deliverCard(ctx, requestId, [reviewer], reviewOwed, (current) =>
+      ctx.notifier.toUser(recipientOf(reviewer), approvalMessage(current), {
+        viaConversationKey: current.requesterConversationKey,
+      }),
+    );
+    (outcome === "sent" || outcome === "already" ? reached : unreachable).push(reviewer);
   }
-  for (let attempt = 0; attempt < 5 && handles.length > 0; attempt++) {
-    const current = await loadRecord(ctx, requestId);
-    if (!current) return;
-    if (await commit(ctx, current, { ...current.data, cards: [...current.data.cards, ...handles] })) return;
-  }
+  return {
+    channel: channelKey ? (posted ? "posted" : "unreachable") : "not-configured",
+    reached,
+    unreachable,
+  };
+}
+
+/** "I've told the security channel and alice@…; I could not reach frank@… (…)", from what was delivered. */
+function audienceText(reach: BroadcastReach): string {
+  const told = [...(reach.channel === "posted" ? ["the security channel"] : []), ...reach.reached];
+  const parts = [told.length > 0 ? `I've told ${listText(told)}` : "I could not tell anyone"];
+  if (reach.channel === "not-configured") parts.push("no security channel is set up (SECURITY_CHANNEL)");
+  if (reach.channel === "unreachable") parts.push("I could not post in the security channel");
+  if (reach.unreachable.length > 0)
+    parts.push(
+      `I could not reach ${listText(reach.unreachable)}; they get the review card when they first message me`,
+    );
+  if (reach.reached.length === 0 && reach.unreachable.length === 0)
+    parts.push("the VM has no owner to review it (jit-approvers tag or the rules file)");
+  return parts.join("; ");
+}
+
+function listText(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }
 
 function reviewersFor(ctx: AppContext, vm: VmWithJit, user: ChatUser): readonly string[] {

@@ -58,8 +58,8 @@ export async function decide(
     const written = await commit(ctx, stored, next, moved.event);
     if (!written) continue; // Someone else wrote first: read again; the domain will say who decided.
 
-    await afterDecision(ctx, next);
-    return { outcome: "decided", message: summary(next), record: next };
+    const told = await afterDecision(ctx, next);
+    return { outcome: "decided", message: summary(next, told), record: next };
   }
   return {
     outcome: "refused",
@@ -67,7 +67,8 @@ export async function decide(
   };
 }
 
-async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<void> {
+/** Timers, cards and notices after a decision; false when the requester should have been told and could not be. */
+async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<boolean> {
   const { request } = record;
   if (request.state === "approved") {
     // A future window opens at its start; the durable timer carries it across restarts.
@@ -83,15 +84,16 @@ async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<vo
   if (request.state === "denied") {
     await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
     const denial = request.decisions.find((decision) => decision.kind === "deny");
-    await tellRequester(
+    return tellRequester(
       ctx,
       record,
       `${request.id} was denied by ${denial?.byName ?? denial?.byUpn ?? "an approver"}: ${denial?.reason ?? "no reason given"}. Nothing was opened.`,
     );
   }
+  return true;
 }
 
-function summary(record: RequestRecord): string {
+function summary(record: RequestRecord, requesterTold: boolean): string {
   const { request } = record;
   const count = request.decisions.filter((decision) => decision.kind === "approve").length;
   switch (request.state) {
@@ -100,7 +102,9 @@ function summary(record: RequestRecord): string {
         ? `You approved ${request.id}; it opens at ${request.startAt.slice(0, 16).replace("T", " ")} UTC.`
         : `You approved ${request.id}; I'm opening it now.`;
     case "denied":
-      return `You denied ${request.id}; ${request.requester.name} has been told.`;
+      return requesterTold
+        ? `You denied ${request.id}; ${request.requester.name} has been told.`
+        : `You denied ${request.id}, but I could not reach ${request.requester.name} to say so: tell them yourself.`;
     default:
       return `Your approval of ${request.id} is recorded (${count} of ${request.approval.required}).`;
   }

@@ -3,8 +3,10 @@
  * `npm run doctor` prints the report; the admins' chat command `doctor` answers with the same text.
  * Nothing here writes to Azure or the store.
  */
+import { isAbsolute, relative } from "node:path";
 import type { Config } from "../config.ts";
 import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
+import type { ApprovalRules } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import type { JitGateway } from "./ports.ts";
 
@@ -41,7 +43,54 @@ export interface DeploymentFacts {
   readonly database: "pglite" | "postgresql";
   readonly publicBaseUrl: string;
   readonly trustedProxies: readonly string[];
-  readonly breakGlassUsers: readonly string[];
+  /** The on-call roster from both places it is configured (static-roster.ts reads the same two). */
+  readonly breakGlass: BreakGlassRosterFacts;
+}
+
+export interface BreakGlassRosterFacts {
+  /** BREAK_GLASS_USERS: on call for every VM. */
+  readonly envUsers: readonly string[];
+  readonly rulesFile: string;
+  /** `breakGlass` in the rules file's defaults and scopes, where it names anyone. */
+  readonly rules: readonly {
+    /** "defaults" or the scope as written ("resource group rg-data"). */
+    readonly where: string;
+    readonly users: readonly string[];
+    readonly groups: readonly string[];
+  }[];
+}
+
+/** Where the rules file names on-call people: its defaults, then each scope. */
+export function breakGlassRosterFacts(
+  rules: ApprovalRules,
+  rulesFile: string,
+  envUsers: readonly string[],
+): BreakGlassRosterFacts {
+  const layers = [
+    { where: "defaults", breakGlass: rules.defaults.breakGlass },
+    ...rules.scopes.map((scope) => ({
+      where: [
+        scope.subscription ? `subscription ${scope.subscription}` : "",
+        scope.resourceGroup ? `resource group ${scope.resourceGroup}` : "",
+      ]
+        .filter((part) => part !== "")
+        .join(", "),
+      breakGlass: scope.breakGlass,
+    })),
+  ];
+  const relativePath = relative(process.cwd(), rulesFile);
+  return {
+    envUsers,
+    // As an operator would type it, when the file is under the working directory.
+    rulesFile: relativePath.startsWith("..") || isAbsolute(relativePath) ? rulesFile : relativePath,
+    rules: layers
+      .map((layer) => ({
+        where: layer.where,
+        users: layer.breakGlass?.users ?? [],
+        groups: layer.breakGlass?.groups ?? [],
+      }))
+      .filter((layer) => layer.users.length > 0 || layer.groups.length > 0),
+  };
 }
 
 /** One block of ARM's effective permissions for the caller (Microsoft.Authorization/permissions). */
@@ -85,7 +134,7 @@ export function deploymentFacts(config: Config): DeploymentFacts {
     database: config.store.databaseUrl ? "postgresql" : "pglite",
     publicBaseUrl: config.publicBaseUrl,
     trustedProxies: config.trustedProxies,
-    breakGlassUsers: config.breakGlassUsers,
+    breakGlass: breakGlassRosterFacts(config.rules, config.rulesFile, config.breakGlassUsers),
   };
 }
 
@@ -186,21 +235,48 @@ export function configChecks(facts: DeploymentFacts): DoctorCheck[] {
         },
   );
 
-  checks.push(
-    facts.breakGlassUsers.length > 0
-      ? {
-          title: "Break-glass roster",
-          status: "ok",
-          detail: `${facts.breakGlassUsers.length} on-call user(s).`,
-        }
-      : {
-          title: "Break-glass roster",
-          status: "warn",
-          detail: "BREAK_GLASS_USERS is empty: nobody can break glass.",
-          fix: "Set BREAK_GLASS_USERS to the on-call engineers' UPNs, comma-separated.",
-        },
-  );
+  checks.push(rosterCheck(facts.breakGlass));
   return checks;
+}
+
+/** Who can break glass, from BREAK_GLASS_USERS and the rules file together, and where each applies. */
+function rosterCheck(roster: BreakGlassRosterFacts): DoctorCheck {
+  const title = "Break-glass roster";
+  const sources = [
+    ...(roster.envUsers.length > 0 ? [`${roster.envUsers.join(", ")} (BREAK_GLASS_USERS, every VM)`] : []),
+    ...roster.rules
+      .filter((layer) => layer.users.length > 0)
+      .map(
+        (layer) =>
+          `${layer.users.join(", ")} (${roster.rulesFile} ${layer.where === "defaults" ? "defaults, every VM" : layer.where})`,
+      ),
+  ];
+  const people = new Set([...roster.envUsers, ...roster.rules.flatMap((layer) => layer.users)]);
+  const groups = roster.rules.flatMap((layer) => layer.groups.map((group) => `${group} (${layer.where})`));
+  const groupNote =
+    groups.length > 0
+      ? ` Groups ${groups.join(", ")} are listed but not resolved yet: their members cannot break glass.`
+      : "";
+  if (people.size === 0) {
+    return {
+      title,
+      status: "warn",
+      detail: `Nobody can break glass: BREAK_GLASS_USERS is empty and ${roster.rulesFile} names no breakGlass users.${groupNote}`,
+      fix: `Set BREAK_GLASS_USERS to the on-call engineers' UPNs, comma-separated, or list them under breakGlass.users in ${roster.rulesFile}.`,
+    };
+  }
+  const everywhere =
+    roster.envUsers.length > 0 ||
+    roster.rules.some((layer) => layer.where === "defaults" && layer.users.length > 0);
+  const detail = `${people.size} on-call user(s): ${sources.join("; ")}.${everywhere ? "" : " Outside those scopes nobody can break glass."}${groupNote}`;
+  return groups.length > 0
+    ? {
+        title,
+        status: "warn",
+        detail,
+        fix: `List the groups' members under breakGlass.users in ${roster.rulesFile} or in BREAK_GLASS_USERS.`,
+      }
+    : { title, status: "ok", detail };
 }
 
 // ---------------------------------------------------------------- Azure

@@ -1,7 +1,7 @@
 /** `status` and `cancel R-17`: what a user has open, what waits for them, and withdrawing a request. */
 import { type AccessRequest, approvals, cancel, OPEN_STATES } from "../domain/access-request.ts";
-import { formatDuration } from "../domain/duration.ts";
-import { replaceCards } from "./approval-delivery.ts";
+import { formatDuration, utcText } from "../domain/duration.ts";
+import { owedTo, replaceCards } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, UNDECIDED_TIMERS } from "./timer-kinds.ts";
@@ -11,16 +11,9 @@ export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
   const mine = (await ctx.store.requests.listByRequester<RequestRecord>(user.id, OPEN_STATES)).map(
     (stored) => stored.data.request,
   );
-  const pending = await ctx.store.requests.listByState<RequestRecord>(["pending"]);
-  const me = [user.id.toLowerCase(), user.upn?.toLowerCase()].filter((value) => value !== undefined);
-  const waitingForMe = pending
-    .map((stored) => stored.data.request)
-    .filter(
-      (request) =>
-        request.requester.id !== user.id &&
-        request.approval.approvers.some((approver) => me.includes(approver)) &&
-        !request.decisions.some((decision) => decision.byId === user.id),
-    );
+  const owed = (await owedTo(ctx, user)).map((stored) => stored.data.request);
+  const waitingForMe = owed.filter((request) => request.kind !== "break_glass");
+  const reviewsOwed = owed.filter((request) => request.kind === "break_glass");
   const sections: string[] = [];
   sections.push(
     mine.length === 0
@@ -34,7 +27,23 @@ export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
         .join("\n")}`,
     );
   }
+  if (reviewsOwed.length > 0) {
+    sections.push(
+      `**Break-glass reviews you owe (${reviewsOwed.length})** — acknowledge or flag each on its card\n${reviewsOwed
+        .map((request) => `- ${reviewLine(request)}`)
+        .join("\n")}`,
+    );
+  }
   return sections.join("\n\n");
+}
+
+function reviewLine(request: AccessRequest): string {
+  const due = request.review?.dueAt ? utcText(new Date(request.review.dueAt)) : "now";
+  const when =
+    request.review?.state === "escalated"
+      ? `overdue since ${due}, escalated to the security team (a late review still counts)`
+      : `due by ${due}`;
+  return `${request.id} break-glass by ${request.requester.name} (${request.incident ?? "no incident"}): ${what(request)} — ${when}`;
 }
 
 export async function cancelRequest(ctx: AppContext, user: ChatUser, requestId: string): Promise<string> {

@@ -23,6 +23,18 @@ export interface RequestRecord {
   readonly windowCard?: MessageHandle;
   /** When the port should be closed (the end time, or sooner after `done`) and what the check found. */
   readonly closure?: Closure;
+  /** Which reviewers' cards are out (or on their way): each card reaches its reviewer once (approval-delivery.ts). */
+  readonly deliveries?: readonly CardDelivery[];
+}
+
+/** One card to one reviewer, claimed in the record before it is sent. */
+export interface CardDelivery {
+  /** The approver entries (UPN or object id, as listed on the request) this card serves. */
+  readonly to: readonly string[];
+  /** ISO 8601. A claim without a handle is given up after a lease, in case its sender died mid-send. */
+  readonly claimedAt: string;
+  /** Set once the card is out. */
+  readonly handle?: MessageHandle;
 }
 
 export interface Closure {

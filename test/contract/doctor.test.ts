@@ -2,12 +2,16 @@
  * The doctor against the simulator (through the real Azure SDK), against an unreachable endpoint,
  * and against a fake ARM permissions API on loopback for the least-privilege check.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   actionMatches,
   comparePermissions,
+  configChecks,
   type DoctorCheck,
   type DoctorDeps,
   deploymentFacts,
@@ -243,5 +247,60 @@ describe("doctorText", () => {
       "   Fix: mend it.",
       "⚠️ C: hmm.",
     ]);
+  });
+});
+
+describe("the break-glass roster (issue 9, item 12)", () => {
+  const { BREAK_GLASS_USERS: _unused, ...withoutEnvRoster } = production;
+  const roster = (env: Record<string, string>) =>
+    check(configChecks(deploymentFacts(parseConfig(env))), "Break-glass roster");
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "portcullis-doctor-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  function rulesFile(name: string, rules: unknown): string {
+    const path = join(dir, name);
+    writeFileSync(path, JSON.stringify(rules));
+    return path;
+  }
+
+  it("BREAK_GLASS_USERS empty but the rules file has a roster: ok, naming who and where", () => {
+    const found = roster(withoutEnvRoster);
+    expect(found.status).toBe("ok");
+    expect(found.detail).toBe("1 on-call user(s): olive@contoso.com (env/rules.json defaults, every VM).");
+    expect(found.detail).not.toContain("nobody can break glass");
+  });
+
+  it("both sources count, each named", () => {
+    const found = roster(production);
+    expect(found.status).toBe("ok");
+    expect(found.detail).toBe(
+      "2 on-call user(s): oncall@contoso.com (BREAK_GLASS_USERS, every VM); olive@contoso.com (env/rules.json defaults, every VM).",
+    );
+  });
+
+  it("neither source names anyone: a warning with both fixes", () => {
+    const empty = rulesFile("empty.json", { defaults: {}, scopes: [] });
+    const found = roster({ ...withoutEnvRoster, RULES_FILE: empty });
+    expect(found.status).toBe("warn");
+    expect(found.detail).toBe(
+      `Nobody can break glass: BREAK_GLASS_USERS is empty and ${empty} names no breakGlass users.`,
+    );
+    expect(found.fix).toContain("BREAK_GLASS_USERS");
+    expect(found.fix).toContain("breakGlass.users");
+  });
+
+  it("a roster only in one scope, and groups that are not resolved: said, with a warning", () => {
+    const scoped = rulesFile("scoped.json", {
+      scopes: [
+        { resourceGroup: "rg-data", breakGlass: { users: ["dba@contoso.com"], groups: ["sg-dba-oncall"] } },
+      ],
+    });
+    const found = roster({ ...withoutEnvRoster, RULES_FILE: scoped });
+    expect(found.status).toBe("warn");
+    expect(found.detail).toContain(`dba@contoso.com (${scoped} resource group rg-data)`);
+    expect(found.detail).toContain("Outside those scopes nobody can break glass.");
+    expect(found.detail).toContain("sg-dba-oncall (resource group rg-data) are listed but not resolved yet");
   });
 });

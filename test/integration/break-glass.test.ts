@@ -4,9 +4,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { finishAccess } from "../../src/app/access-window.ts";
+import { deliverOwedCards } from "../../src/app/approval-delivery.ts";
 import { breakGlass, reviewBreakGlass } from "../../src/app/break-glass.ts";
 import type { ChatUser } from "../../src/app/context.ts";
 import { armWeeklyDigest, auditReport } from "../../src/app/evidence.ts";
+import { status } from "../../src/app/my-requests.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { createStaticRoster } from "../../src/app/static-roster.ts";
 import { type BreakGlassCommand, parseCommand } from "../../src/domain/commands.ts";
@@ -294,5 +296,144 @@ describe("evidence", () => {
     expect(digest?.message.kind === "text" && digest.message.text).toContain(
       "**Flagged break-glass reviews (1)**",
     );
+  });
+});
+
+/** The harness notifier with the security channel (or any conversation) unreachable: toConversation says undefined. */
+function withoutConversations(app: Harness["app"]): Harness["app"] {
+  const notifier = app.notifier;
+  return {
+    ...app,
+    notifier: {
+      toUser: (recipient, message, options) => notifier.toUser(recipient, message, options),
+      toConversation: async () => undefined,
+      update: (handle, message) => notifier.update(handle, message),
+    },
+  };
+}
+
+describe("saying only what was delivered (issue 9, item 12)", () => {
+  it("reviewers nobody can reach are named as unreached, not as told", async () => {
+    h.notifier.unreachable.add("alice@contoso.com");
+    h.notifier.unreachable.add("bob@contoso.com");
+    const reply = await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down"));
+    expect(reply).toContain(
+      "I've told the security channel; I could not reach alice@contoso.com and bob@contoso.com; they get the review card when they first message me; a review is owed.",
+    );
+    expect(reply).not.toMatch(/told[^;]*alice/);
+  });
+
+  it("some reached, some not: each named for what happened", async () => {
+    h.notifier.unreachable.add("bob@contoso.com");
+    const reply = await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down"));
+    expect(reply).toContain(
+      "I've told the security channel and alice@contoso.com; I could not reach bob@contoso.com; they get the review card",
+    );
+  });
+
+  it("no security channel configured: the reply says so and does not claim it", async () => {
+    const app = { ...h.app, settings: { ...h.app.settings, securityConversationKey: undefined } };
+    const reply = await breakGlass(app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down"));
+    expect(reply).toContain(
+      "I've told alice@contoso.com and bob@contoso.com; no security channel is set up (SECURITY_CHANNEL)",
+    );
+    expect(reply).not.toContain("security channel and");
+  });
+
+  it("the security channel cannot be reached and nor can the owners: nobody is claimed", async () => {
+    h.notifier.unreachable.add("alice@contoso.com");
+    h.notifier.unreachable.add("bob@contoso.com");
+    const reply = await breakGlass(
+      withoutConversations(h.app),
+      olive,
+      bg("bg web-01 INC-9 from 203.0.113.7 down"),
+    );
+    expect(reply).toContain(
+      "I could not tell anyone; I could not post in the security channel; I could not reach alice@contoso.com and bob@contoso.com",
+    );
+    expect(reply).not.toContain("I've told");
+  });
+
+  it("Flag says the security channel is told only when it was", async () => {
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    const unset = { ...h.app, settings: { ...h.app.settings, securityConversationKey: undefined } };
+    const flagged = await reviewBreakGlass(unset, alice, id, "flag", "no incident INC-9 exists");
+    expect(flagged.outcome).toBe("decided");
+    expect(flagged.message).toBe(
+      `You flagged ${id}; it is in the audit, but no security channel is set up (SECURITY_CHANNEL): tell the security team yourself.`,
+    );
+
+    const other = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-10 from 203.0.113.7 down")));
+    const failed = await reviewBreakGlass(withoutConversations(h.app), alice, other, "flag", "odd");
+    expect(failed.message).toBe(
+      `You flagged ${other}; it is in the audit, but I could not post it in the security channel: tell the security team yourself.`,
+    );
+
+    const third = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-11 from 203.0.113.7 down")));
+    expect((await reviewBreakGlass(h.app, alice, third, "flag", "odd")).message).toBe(
+      `You flagged ${third}; the security channel is told.`,
+    );
+  });
+});
+
+describe("review cards reach every reviewer once (issue 9, item 13)", () => {
+  const aliceChat = (to: string) => to === "user:aad-alice" || to === "user:alice@contoso.com";
+  const reviewCardsFor = (id: string) =>
+    h.notifier.sent.filter(
+      (entry) =>
+        aliceChat(entry.to) && entry.message.kind === "break-glass" && entry.message.request.id === id,
+    );
+
+  it("a reviewer unreachable at the time gets the card on first contact, once, and it is replaced on acknowledge", async () => {
+    h.notifier.unreachable.add("alice@contoso.com");
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    await h.settle();
+    expect(reviewCardsFor(id)).toHaveLength(0);
+
+    h.notifier.unreachable.delete("alice@contoso.com");
+    // Teams sends several activities on install; each may run first contact (and on another process).
+    const shown = await Promise.all([1, 2, 3].map(() => deliverOwedCards(h.app, alice)));
+    expect(shown.reduce((sum, n) => sum + n, 0)).toBe(1);
+    expect(reviewCardsFor(id)).toHaveLength(1);
+    expect(await deliverOwedCards(h.app, alice)).toBe(0);
+
+    await reviewBreakGlass(h.app, alice, id, "acknowledge");
+    const [card] = reviewCardsFor(id);
+    expect(
+      h.notifier.updates.some(
+        (u) =>
+          u.handle.activityId === card?.handle.activityId &&
+          u.message.kind === "break-glass" &&
+          u.message.request.review?.state === "acknowledged",
+      ),
+    ).toBe(true);
+    expect(await deliverOwedCards(h.app, alice)).toBe(0);
+  });
+
+  it("a reviewer who got the card at the time does not get it again on first contact", async () => {
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    expect(reviewCardsFor(id)).toHaveLength(1);
+    expect(await deliverOwedCards(h.app, alice)).toBe(0);
+    expect(reviewCardsFor(id)).toHaveLength(1);
+  });
+
+  it("status shows the reviews the person owes, until they give them", async () => {
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    const owed = await status(h.app, alice);
+    expect(owed).toContain("**Break-glass reviews you owe (1)**");
+    expect(owed).toContain(`- ${id} break-glass by Olive Oncall (INC-9): web-01 port 22 from 203.0.113.7`);
+    expect(owed).toContain("due by 2026-11-24 13:00 UTC");
+    expect(await status(h.app, olive)).not.toContain("reviews you owe");
+    expect(await status(h.app, sam)).not.toContain("reviews you owe");
+
+    h.clock.advance(5 * HOUR);
+    await h.settle();
+    expect(await status(h.app, alice)).toContain(
+      "overdue since 2026-11-24 13:00 UTC, escalated to the security team",
+    );
+
+    await reviewBreakGlass(h.app, alice, id, "acknowledge");
+    expect(await status(h.app, alice)).not.toContain("reviews you owe");
+    expect(await status(h.app, alice)).not.toContain(id);
   });
 });

@@ -38,7 +38,13 @@ export interface FakeConnector {
   close(): Promise<void>;
 }
 
-export async function startFakeConnector(members: readonly FakeMember[] = []): Promise<FakeConnector> {
+export async function startFakeConnector(
+  members: readonly FakeMember[] = [],
+  options: {
+    /** How long a member lookup (TeamsInfo.getMember) takes; real Teams takes a noticeable while. */
+    readonly memberLookupDelayMs?: number;
+  } = {},
+): Promise<FakeConnector> {
   const sent: SentActivity[] = [];
   const waiters: {
     predicate: (activity: SentActivity) => boolean;
@@ -105,6 +111,8 @@ export async function startFakeConnector(members: readonly FakeMember[] = []): P
       if (req.method === "DELETE") return reply(200, {});
     }
     if (parts[3] === "members" && req.method === "GET") {
+      if (options.memberLookupDelayMs)
+        await new Promise((resolve) => setTimeout(resolve, options.memberLookupDelayMs));
       const wanted = parts[4];
       const found = members.filter(
         (member) => wanted === undefined || member.id === wanted || member.aadObjectId === wanted,

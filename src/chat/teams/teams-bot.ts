@@ -6,7 +6,7 @@
 import { Application, type TeamsAdapter, type TurnState } from "@microsoft/teams-ai";
 import { ActivityTypes, TeamsInfo, TurnContext } from "botbuilder";
 import { finishAccess } from "../../app/access-window.ts";
-import { showPendingTo } from "../../app/approval-delivery.ts";
+import { deliverOwedCards } from "../../app/approval-delivery.ts";
 import { breakGlass, reviewBreakGlass } from "../../app/break-glass.ts";
 import type { AppContext, ChatUser } from "../../app/context.ts";
 import { decide } from "../../app/decide.ts";
@@ -264,11 +264,20 @@ async function remember(context: TurnContext, ctx: AppContext): Promise<void> {
     ...(upn === undefined ? {} : { userPrincipalName: upn }),
     updatedAt: ctx.clock.now(),
   });
-  // A new 1:1 chat may belong to an approver nobody could reach before: show them what waits.
-  if (!known && personal) {
+  // A new 1:1 chat (or Portcullis added again) may belong to a reviewer nobody could reach before:
+  // show them the cards they are owed. Teams sends several activities at once on install; each card goes once.
+  if (personal && (!known || addsTheApp(activity))) {
     const id = key.slice("user:".length);
-    await showPendingTo(ctx, { id, ...(upn ? { upn } : {}) });
+    await deliverOwedCards(ctx, { id, ...(upn ? { upn } : {}) });
   }
+}
+
+/** Teams' signals that a user (re-)installed the bot: installationUpdate "add", or the user among membersAdded. */
+function addsTheApp(activity: TurnContext["activity"]): boolean {
+  if (activity.type === ActivityTypes.InstallationUpdate) return activity.action === "add";
+  if (activity.type !== ActivityTypes.ConversationUpdate) return false;
+  const botId = activity.recipient?.id;
+  return (activity.membersAdded ?? []).some((member) => member.id !== botId);
 }
 
 async function lookUpUpn(context: TurnContext, ctx: AppContext): Promise<string | undefined> {
