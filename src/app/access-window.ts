@@ -11,8 +11,16 @@ import { justificationFor, requestIdFromJustification } from "../domain/justific
 import type { NsgAllowRule } from "../domain/vm.ts";
 import { recipientOf, replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
+import { withdrawExtensionsOf, withdrawnSentence } from "./extension-withdrawal.ts";
+import { cancelRequest } from "./my-requests.ts";
 import type { ClaimedTimer } from "./ports.ts";
-import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import {
+  commit,
+  loadRecord,
+  type RequestRecord,
+  type StoredRecord,
+  windowCardsOf,
+} from "./request-record.ts";
 import { scheduleWindowCheck } from "./superseded.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
@@ -36,25 +44,44 @@ export async function scheduleWindowTimers(ctx: AppContext, request: AccessReque
   );
 }
 
+/**
+ * The warning is one message: the window card (end time, Extend, Done), no separate text saying the
+ * same again — a connector that splits text and card into two activities answers without an id, so
+ * the card could not be replaced later and the text went out a second time. Once per end time: a
+ * retried or re-armed timer does not warn again about an end it already warned about.
+ */
 export async function warnBeforeExpiry(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
   const stored = await loadRecord(ctx, String(timer.payload.requestId));
   const request = stored?.data.request;
   if (!stored || request?.state !== "active" || !request.grant) return;
+  if (stored.data.warnedFor === request.grant.endTimeUtc) return;
   const end = new Date(request.grant.endTimeUtc);
   const left = end.getTime() - ctx.clock.now().getTime();
   if (left <= 0) return;
-  const text = `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utcText(end)}. Extend it (\`extend ${request.id} 30m\`) or, if you are finished, \`done ${request.id}\`.`;
   const { requester } = request;
   const handle = await ctx.notifier.toUser(
     { userId: requester.id, ...(requester.upn ? { upn: requester.upn } : {}) },
-    { kind: "window", request, text },
+    { kind: "window", request },
   );
   if (!handle) {
+    // No 1:1 chat to put a card in: say it in words where they asked.
+    const text = `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utcText(end)}. Extend it (\`extend ${request.id} 30m\`) or, if you are finished, \`done ${request.id}\`.`;
     await tellRequester(ctx, stored.data, text);
-    return;
   }
   for (let attempt = 0, current: StoredRecord | undefined = stored; attempt < 5 && current; attempt++) {
-    if (await commit(ctx, current, { ...current.data, windowCard: handle })) return;
+    const next: RequestRecord = {
+      ...current.data,
+      warnedFor: request.grant.endTimeUtc,
+      ...(handle ? { windowCards: [...windowCardsOf(current.data), handle] } : {}),
+    };
+    const written = await commit(ctx, current, next);
+    if (written) {
+      // The window moved on (done, expiry, an extension) while the card was on its way: bring it up to date.
+      const now = written.data.request;
+      if (handle && (now.state !== "active" || now.grant?.endTimeUtc !== request.grant.endTimeUtc))
+        await replaceCards(ctx, written.data);
+      return;
+    }
     current = await loadRecord(ctx, request.id);
   }
 }
@@ -93,11 +120,12 @@ export async function expireWindow(ctx: AppContext, timer: ClaimedTimer): Promis
 }
 
 async function announceExpiry(ctx: AppContext, record: RequestRecord, end: Date): Promise<void> {
+  const withdrawn = await withdrawExtensionsOf(ctx, record.request);
   await replaceCards(ctx, record);
   await tellRequester(
     ctx,
     record,
-    `${record.request.id}: ${windowWords(record.request)} closed at ${utcText(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.`,
+    `${record.request.id}: ${windowWords(record.request)} closed at ${utcText(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.${withdrawnSentence(record.request.id, withdrawn)}`,
   );
 }
 
@@ -188,6 +216,8 @@ export async function finishAccess(
   if (typeof stored === "string") return stored;
   if (!stored) return `I have no request ${requestId}.`;
   const { request } = stored.data;
+  // A future window not opened yet: being done with it means withdrawing it.
+  if (request.state === "scheduled") return cancelRequest(ctx, user, request.id);
   const actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
   const now = ctx.clock.now();
   const moved = revoke(request, actor, now, { reason: "ended early with done" });
@@ -229,15 +259,17 @@ export async function finishAccess(
     request.id,
     new Date(closesAt.getTime() + ctx.settings.closureCheckDelayMs),
   );
+  const withdrawn = await withdrawExtensionsOf(ctx, next.request);
   await replaceCards(ctx, next);
+  const extra = withdrawnSentence(request.id, withdrawn);
   const byOther = user.id !== request.requester.id;
   if (byOther)
     await tellRequester(
       ctx,
       next,
-      `${request.id} was closed early by ${user.name}; ${windowWords(request)} closes at ${utcText(closesAt)}.`,
+      `${request.id} was closed early by ${user.name}; ${windowWords(request)} closes at ${utcText(closesAt)}.${extra}`,
     );
-  return `${request.id}: ${windowWords(request)} closes at ${utcText(closesAt)} (JIT needs an end time in the future, so up to a minute). Existing sessions are not cut — log out.`;
+  return `${request.id}: ${windowWords(request)} closes at ${utcText(closesAt)} (JIT needs an end time in the future, so up to a minute). Existing sessions are not cut — log out.${extra}`;
 }
 
 async function onlyActive(ctx: AppContext, user: ChatUser): Promise<StoredRecord | string> {

@@ -11,6 +11,7 @@ import {
   loadRecord,
   type RequestRecord,
   type StoredRecord,
+  windowCardsOf,
 } from "./request-record.ts";
 
 const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -197,8 +198,11 @@ export async function replaceCards(ctx: AppContext, given: RequestRecord): Promi
   const record = (await loadRecord(ctx, given.request.id))?.data ?? given;
   const message = approvalMessage(record);
   await Promise.all(record.cards.map((handle) => ctx.notifier.update(handle, message)));
-  if (record.windowCard)
-    await ctx.notifier.update(record.windowCard, { kind: "window", request: record.request });
+  await Promise.all(
+    windowCardsOf(record).map((handle) =>
+      ctx.notifier.update(handle, { kind: "window", request: record.request }),
+    ),
+  );
 }
 
 /** A notice to the requester: their 1:1 chat, else the conversation they asked in. True when it got there. */

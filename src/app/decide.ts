@@ -4,11 +4,13 @@
  * wins across duplicate deliveries and bot processes. Granting happens in grant.ts.
  */
 import { type Actor, approve, deny, type Transition } from "../domain/access-request.ts";
+import { utcText } from "../domain/duration.ts";
 import { ErrorCode } from "../domain/errors.ts";
 import { resolveApprovalPolicy } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
+import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
@@ -70,11 +72,10 @@ export async function decide(
 /** Timers, cards and notices after a decision; false when the requester should have been told and could not be. */
 async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<boolean> {
   const { request } = record;
-  if (request.state === "approved") {
-    // A future window opens at its start; the durable timer carries it across restarts.
-    const opensAt = request.startAt
-      ? new Date(Math.max(Date.parse(request.startAt), ctx.clock.now().getTime()))
-      : ctx.clock.now();
+  if (request.state === "approved" || request.state === "scheduled") {
+    // A future window (scheduled) opens at its start; the durable timer carries it across restarts.
+    const opensAt =
+      request.state === "scheduled" && request.startAt ? new Date(request.startAt) : ctx.clock.now();
     await scheduleTimer(ctx, TimerKind.Grant, request.id, opensAt);
     await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
   }
@@ -83,6 +84,7 @@ async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<bo
   if (request.state === "approved") ctx.wake();
   if (request.state === "denied") {
     await cancelTimers(ctx, request.id, UNDECIDED_TIMERS);
+    await withdrawExtensionsOf(ctx, request);
     const denial = request.decisions.find((decision) => decision.kind === "deny");
     return tellRequester(
       ctx,
@@ -97,10 +99,10 @@ function summary(record: RequestRecord, requesterTold: boolean): string {
   const { request } = record;
   const count = request.decisions.filter((decision) => decision.kind === "approve").length;
   switch (request.state) {
+    case "scheduled":
+      return `You approved ${request.id}; it opens at ${request.startAt ? utcText(new Date(request.startAt)) : "its start"}.`;
     case "approved":
-      return request.startAt && Date.parse(request.startAt) > Date.parse(request.decisions.at(-1)?.at ?? "")
-        ? `You approved ${request.id}; it opens at ${request.startAt.slice(0, 16).replace("T", " ")} UTC.`
-        : `You approved ${request.id}; I'm opening it now.`;
+      return `You approved ${request.id}; I'm opening it now.`;
     case "denied":
       return requesterTold
         ? `You denied ${request.id}; ${request.requester.name} has been told.`

@@ -2,10 +2,11 @@
  * `extend R-17 30m` (or the Extend buttons on the warning). Within the window the approvers
  * originally approved (first grant + approved duration) it is a newer initiate at once; beyond it,
  * a new request for the same VM, ports and address goes to the approvers ("R-18 extends R-17"), and
- * when that is granted its initiate supersedes R-17's window, which ends as revoked.
+ * when that is granted its initiate supersedes R-17's window, which ends "continued as R-18" at the
+ * moment of that initiate. Should R-17 end first (done, expiry), R-18 is withdrawn with it.
  * Either way the new end stays within the JIT rule's maximum from now, the rules' cap and 24 h.
  */
-import { createRequest, extendGrant, revoke } from "../domain/access-request.ts";
+import { createExtension, extendGrant, supersede } from "../domain/access-request.ts";
 import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
 import { asPortcullisError } from "../domain/errors.ts";
 import { justificationFor } from "../domain/justification.ts";
@@ -14,6 +15,8 @@ import { resolveApprovalPolicy } from "../domain/rules.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
+import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
+import { flagsFor } from "./request-access.ts";
 import {
   commit,
   commitWindowChange,
@@ -71,7 +74,7 @@ export async function extendAccess(
 
   const approvedUntil = Date.parse(request.grant.initiatedAt) + request.durationMs;
   if (newEnd.getTime() <= approvedUntil) return extendNow(ctx, stored, user, newEnd);
-  return askForMore(ctx, stored, user, newEnd);
+  return askForMore(ctx, stored, user, newEnd, limit);
 }
 
 async function extendNow(
@@ -133,37 +136,25 @@ async function askForMore(
   stored: StoredRecord,
   user: ChatUser,
   newEnd: Date,
+  maxDurationMs: number,
 ): Promise<string> {
   const { request: original } = stored.data;
   const now = ctx.clock.now();
   const id = await ctx.store.requests.nextRequestId();
-  const { request, event } = createRequest(
-    {
-      id,
-      requester: original.requester,
-      targets: original.targets,
-      ...(original.source ? { source: original.source } : {}),
-      durationMs: newEnd.getTime() - now.getTime(),
-      reason: `extends ${original.id}${original.reason ? `: ${original.reason}` : ""}`,
-      approval: original.approval,
-      // It must be decided before the window it would extend closes.
-      decideBy: original.grant?.endTimeUtc ?? now.toISOString(),
-    },
+  const { request, event } = createExtension(
+    original,
+    { id, until: newEnd, approval: original.approval },
     now,
   );
-  const extension = { ...request, extends: original.id };
-  const admitted = await insertRecord(
-    ctx,
-    extension,
-    { ...event, payload: { ...event.payload, extends: original.id } },
-    {
-      card: stored.data.card,
-      conversationKey: user.conversationKey,
-      timeZone: stored.data.requesterTimeZone,
-    },
-  );
+  // The card is about the extension as asked now: its own risk flags (time of asking), its own limit.
+  // Admission refuses a second extension of the same window (admission.ts).
+  const admitted = await insertRecord(ctx, request, event, {
+    card: { maxDurationMs, riskFlags: await flagsFor(ctx, request, user) },
+    conversationKey: user.conversationKey,
+    timeZone: stored.data.requesterTimeZone,
+  });
   if (!admitted.ok) return admitted.refusal.message;
-  await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, new Date(extension.decideBy ?? now));
+  await scheduleTimer(ctx, TimerKind.ApprovalTimeout, id, new Date(request.decideBy ?? now));
   const reply = await askApprovers(ctx, admitted.stored);
   return `Extending ${original.id} to ${utcText(newEnd)} goes beyond what was approved, so it needs approval again. ${reply}`;
 }
@@ -175,10 +166,7 @@ export async function supersedeExtended(ctx: AppContext, extension: RequestRecor
   for (let attempt = 0; attempt < 5; attempt++) {
     const stored = await loadRecord(ctx, originalId);
     if (stored?.data.request.state !== "active") return;
-    const moved = revoke(stored.data.request, { id: "portcullis" }, ctx.clock.now(), {
-      reason: `extended by ${extension.request.id}`,
-      privileged: true,
-    });
+    const moved = supersede(stored.data.request, extension.request);
     if (!moved.ok) return;
     const next: RequestRecord = { ...stored.data, request: moved.request };
     if (!(await commit(ctx, stored, next, moved.event))) continue;
@@ -188,6 +176,7 @@ export async function supersedeExtended(ctx: AppContext, extension: RequestRecor
       TimerKind.Expiry,
       TimerKind.ClosureCheck,
     ]);
+    await withdrawExtensionsOf(ctx, next.request);
     await replaceCards(ctx, next);
     await tellRequester(ctx, next, `${originalId} continues as ${extension.request.id}.`);
     return;

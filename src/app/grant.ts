@@ -5,7 +5,14 @@
  * that an earlier attempt made but never recorded — never a second grant the bot does not know of.
  */
 
-import { type AccessRequest, fail, type Grant, markActive } from "../domain/access-request.ts";
+import {
+  type AccessRequest,
+  beginOpening,
+  fail,
+  type Grant,
+  markActive,
+  plannedEndFor,
+} from "../domain/access-request.ts";
 import { utcText } from "../domain/duration.ts";
 import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
 import { initiatePlan, requestIdFromJustification } from "../domain/justification.ts";
@@ -15,8 +22,10 @@ import { replaceCards, tellApprovers, tellRequester } from "./approval-delivery.
 import { fallbackInstructions } from "./break-glass.ts";
 import type { AppContext } from "./context.ts";
 import { supersedeExtended } from "./extend.ts";
+import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 /** Transient Azure trouble is retried by the timer this many times before the request fails. */
 const MAX_GRANT_ATTEMPTS = 3;
@@ -30,16 +39,30 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
   if (timer.attempts > 1 && stored?.data.request.state === "active") return afterGrant(ctx, stored.data);
   if (timer.attempts > 1 && stored?.data.request.state === "failed" && stored.data.request.failure)
     return afterFailure(ctx, stored.data, stored.data.request.failure.message);
+  if (stored?.data.request.state === "scheduled") {
+    stored = await beginScheduled(ctx, stored);
+    if (!stored) return;
+  }
   if (stored?.data.request.state !== "approved") return;
   const { request } = stored.data;
   const now = ctx.clock.now();
   // The end time is fixed once, before the first initiate, and every retry reuses it: a retry racing
   // an initiate still in flight from a dead process asks for the identical window, never a longer one.
-  const plannedEnd = stored.data.plannedEnd ?? new Date(now.getTime() + request.durationMs).toISOString();
+  const plannedEnd = stored.data.plannedEnd ?? plannedEndFor(request, now).toISOString();
   if (!stored.data.plannedEnd) {
     const planned = await commit(ctx, stored, { ...stored.data, plannedEnd });
     if (!planned) throw new Error(`${request.id} changed while its grant was planned; retrying`);
     stored = planned;
+  }
+
+  // Check again at execute time: an extension opens only while the window it continues is open.
+  // Its end normally withdrew the extension already; this covers a follow-up lost to a crash.
+  if (request.extends) {
+    const original = await loadRecord(ctx, request.extends);
+    if (original && original.data.request.state !== "active") {
+      await withdrawExtensionsOf(ctx, original.data.request);
+      return;
+    }
   }
 
   const problem = await stillAllowed(ctx, request);
@@ -101,6 +124,25 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
   if (!(await commit(ctx, stored, next, moved.event)))
     throw new Error(`${request.id} changed while it was being granted; retrying`);
   await afterGrant(ctx, next);
+}
+
+/**
+ * A scheduled window's start has come: it moves to approved (opening) in one compare-and-swap
+ * write, so a `cancel` either lands before it (nothing opens) or is refused after it (never a port
+ * opened for a withdrawn request). Early (the timer moved): wait for the start.
+ */
+async function beginScheduled(ctx: AppContext, stored: StoredRecord): Promise<StoredRecord | undefined> {
+  const { request } = stored.data;
+  const now = ctx.clock.now();
+  if (request.startAt && Date.parse(request.startAt) > now.getTime()) {
+    await scheduleTimer(ctx, TimerKind.Grant, request.id, new Date(request.startAt));
+    return undefined;
+  }
+  const moved = beginOpening(request, now);
+  if (!moved.ok) return undefined;
+  const opening = await commit(ctx, stored, { ...stored.data, request: moved.request }, moved.event);
+  if (!opening) throw new Error(`${request.id} changed as its start came; retrying`);
+  return opening;
 }
 
 /** What follows a recorded grant: the window's timers, the cards, the requester's notice. */
@@ -170,6 +212,7 @@ async function failGrant(
 
 /** What follows a recorded failure: the cards, and everyone told why. */
 async function afterFailure(ctx: AppContext, next: RequestRecord, message: string): Promise<void> {
+  await withdrawExtensionsOf(ctx, next.request);
   await replaceCards(ctx, next);
   const text = `${next.request.id} could not be opened: ${message}`;
   if (next.request.kind === "break_glass") {

@@ -1,10 +1,14 @@
-/** `status` and `cancel R-17`: what a user has open, what waits for them, and withdrawing a request. */
+/**
+ * `status` and `cancel R-17`: what a user has open, what waits for them, and withdrawing a request —
+ * an undecided one, or an approved future window that has not started yet.
+ */
 import { type AccessRequest, approvals, cancel, OPEN_STATES } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
 import { owedTo, replaceCards } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
+import { withdrawExtensionsOf, withdrawnSentence } from "./extension-withdrawal.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
-import { cancelTimers, UNDECIDED_TIMERS } from "./timer-kinds.ts";
+import { cancelTimers, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
   const now = ctx.clock.now();
@@ -58,9 +62,15 @@ export async function cancelRequest(ctx: AppContext, user: ChatUser, requestId: 
     if (!moved.ok) return moved.error.message;
     const next: RequestRecord = { ...stored.data, request: moved.request };
     if (!(await commit(ctx, stored, next, moved.event))) continue;
-    await cancelTimers(ctx, requestId, UNDECIDED_TIMERS);
+    // A scheduled window's grant timer goes with it: nothing opens at its start.
+    await cancelTimers(ctx, requestId, [...UNDECIDED_TIMERS, TimerKind.Grant]);
+    const withdrawn = await withdrawExtensionsOf(ctx, next.request);
     await replaceCards(ctx, next);
-    return `${requestId} is cancelled; nothing was opened.`;
+    const was = stored.data.request;
+    const extra = withdrawnSentence(requestId, withdrawn);
+    return was.state === "scheduled" && was.startAt
+      ? `${requestId} is withdrawn: it was approved to open at ${utcText(new Date(was.startAt))}, and nothing was opened.${extra}`
+      : `${requestId} is cancelled; nothing was opened.${extra}`;
   }
   return `${requestId} is changing right now; try again in a moment.`;
 }
@@ -79,10 +89,10 @@ function line(request: AccessRequest, now: Date): string {
       return `${request.id} ${what(request)} — waiting for you to open the address link`;
     case "pending":
       return `${request.id} ${what(request)} — waiting for approval (${approvals(request).length} of ${request.approval.required})`;
+    case "scheduled":
+      return `${request.id} ${what(request)} — scheduled: approved, opens at ${request.startAt ? utcText(new Date(request.startAt)) : "its start"} (\`cancel ${request.id}\` withdraws it)`;
     case "approved":
-      return request.startAt && Date.parse(request.startAt) > now.getTime()
-        ? `${request.id} ${what(request)} — approved, opens at ${request.startAt.slice(0, 16).replace("T", " ")} UTC`
-        : `${request.id} ${what(request)} — approved, opening`;
+      return `${request.id} ${what(request)} — approved, opening`;
     case "active": {
       const end = new Date(request.grant?.endTimeUtc ?? now);
       const left = Math.max(0, end.getTime() - now.getTime());

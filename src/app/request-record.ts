@@ -19,8 +19,12 @@ export interface RequestRecord {
   readonly requesterTimeZone?: string;
   /** The end time the grant asks Azure for, fixed before the first initiate (grant.ts). */
   readonly plannedEnd?: string;
-  /** The requester's pre-expiry warning card, replaced when the window moves or ends. */
+  /** The requester's pre-expiry warning cards (one per end time warned about), replaced when the window moves or ends. */
+  readonly windowCards?: readonly MessageHandle[];
+  /** Records written before windowCards: the one warning card. */
   readonly windowCard?: MessageHandle;
+  /** The end time (ISO 8601) the last pre-expiry warning was about: one warning per end. */
+  readonly warnedFor?: string;
   /** When the port should be closed (the end time, or sooner after `done`) and what the check found. */
   readonly closure?: Closure;
   /** Which reviewers' cards are out (or on their way): each card reaches its reviewer once (approval-delivery.ts). */
@@ -47,6 +51,11 @@ export interface Closure {
 }
 
 export type StoredRecord = StoredRequest<RequestRecord>;
+
+/** Every window card sent for the request, the one from older records included. */
+export function windowCardsOf(record: RequestRecord): readonly MessageHandle[] {
+  return [...(record.windowCard ? [record.windowCard] : []), ...(record.windowCards ?? [])];
+}
 
 export async function loadRecord(ctx: AppContext, id: string): Promise<StoredRecord | undefined> {
   return ctx.store.requests.get<RequestRecord>(id);

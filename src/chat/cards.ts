@@ -24,6 +24,7 @@ import {
   isOpen,
   type Review,
   SYSTEM_ACTOR,
+  withdrawalReason,
 } from "../domain/access-request.ts";
 import { formatDuration } from "../domain/duration.ts";
 
@@ -92,7 +93,9 @@ export function windowCard(request: AccessRequest): Record<string, unknown> {
   const headline = open ? `${what} closes at ${end}` : `${what}: ${outcome(request).headline}`;
   const detail = open
     ? `Open for ${request.source?.prefix ?? "your address"}. Extend it, or close it now if you are done. Sessions already open are not cut when it closes — log out.`
-    : "Nothing to do here any more.";
+    : request.continuedAs
+      ? `It carries on as ${request.continuedAs}; that window's card has the new end.`
+      : "Nothing to do here any more.";
   return expand(windowTemplate, { id: request.id, headline, detail, open });
 }
 
@@ -229,6 +232,11 @@ function cardData(request: AccessRequest, context: ApprovalCardContext, pending:
   const approved = approvals(request);
   return {
     id: request.id,
+    subtitle: request.extends
+      ? `Extension of ${request.extends}: just-in-time VM access`
+      : "Just-in-time VM access request",
+    asked: utc(request.createdAt),
+    extension: extensionData(request),
     pending,
     verbs: CARD_VERBS,
     outcome: { ...result, hasDetail: result.detail !== "" },
@@ -238,7 +246,7 @@ function cardData(request: AccessRequest, context: ApprovalCardContext, pending:
     targetsLabel: request.targets.length === 1 ? "VM" : "VMs",
     targets: targetsData(request),
     source: sourceData(request),
-    duration: formatDuration(request.durationMs),
+    duration: durationText(request),
     ends: endsText(request),
     reason:
       request.reason !== undefined && request.reason.trim() !== ""
@@ -251,6 +259,21 @@ function cardData(request: AccessRequest, context: ApprovalCardContext, pending:
       note: request.approval.note ?? "",
     },
   };
+}
+
+/** "R-2, open until 2026-11-24 10:00 UTC" — which window an extension continues, as it stood when asked. */
+function extensionData(request: AccessRequest) {
+  if (!request.extends) return { present: false, text: "" };
+  const from = request.extension ? `, open until ${utc(request.extension.from)} when this was asked` : "";
+  return { present: true, text: `${request.extends}${from}` };
+}
+
+/** An extension asks for more time on top of an open window: say how much, not a duration from approval. */
+function durationText(request: AccessRequest): string {
+  const extension = request.extension;
+  if (!extension) return formatDuration(request.durationMs);
+  const more = Date.parse(extension.until) - Date.parse(extension.from);
+  return `${formatDuration(more)} more than ${request.extends ?? "the open window"}, to ${utc(extension.until)}`;
 }
 
 function requesterData(request: AccessRequest) {
@@ -303,14 +326,23 @@ function outcome(request: AccessRequest): Outcome {
       };
     case "pending": {
       const missing = request.approval.required - approved.length;
+      const opens = request.extension
+        ? `Approving keeps exactly what is listed below open, for the source address only, until ${utc(request.extension.until)} instead of ${request.extends ?? "the open window"}'s end at ${utc(request.extension.from)}.`
+        : "Approving opens exactly what is listed below, for the source address only.";
       return {
         headline: `Waiting for approval (${approved.length} of ${request.approval.required})`,
-        detail: `Approving opens exactly what is listed below, for the source address only. ${missing} more approval${missing === 1 ? "" : "s"} needed; one denial ends the request.`,
+        detail: `${opens} ${missing} more approval${missing === 1 ? "" : "s"} needed; one denial ends the request.`,
         style: "accent",
       };
     }
     case "scheduled":
-      return { headline: "Scheduled — approved, opens at its window", detail: approvedBy, style: "good" };
+      return {
+        headline: request.startAt
+          ? `Scheduled — approved, opens at ${utc(request.startAt)}`
+          : "Scheduled — approved",
+        detail: `${approvedBy} The requester can still withdraw it before then.`.trim(),
+        style: "good",
+      };
     case "approved":
       return { headline: "Approved (waiting to open)", detail: approvedBy, style: "good" };
     case "active":
@@ -340,6 +372,13 @@ function outcome(request: AccessRequest): Outcome {
         style: "warning",
       };
     case "cancelled":
+      if (request.withdrawal) {
+        return {
+          headline: `Withdrawn — ${withdrawalReason(request.withdrawal, utc)}`,
+          detail: `Nothing was opened for ${request.id}; a decision now changes nothing.`,
+          style: "warning",
+        };
+      }
       return {
         headline: `Cancelled by the requester${endedAt}`,
         detail: "",
@@ -352,6 +391,14 @@ function outcome(request: AccessRequest): Outcome {
         style: "emphasis",
       };
     case "revoked":
+      if (request.continuedAs) {
+        return {
+          headline: `Continued as ${request.continuedAs}${endedAt}`,
+          detail:
+            `An approved extension took over this window; ${request.continuedAs} carries the new end. ${approvedBy}`.trim(),
+          style: "emphasis",
+        };
+      }
       return {
         headline: `Revoked — closed early by ${actorName(request, request.endedBy)}${endedAt}`,
         detail: approvedBy,
@@ -364,9 +411,15 @@ function endsText(request: AccessRequest): string {
   const duration = formatDuration(request.durationMs);
   if (request.grant) {
     const end = utc(request.grant.endTimeUtc);
+    if (request.continuedAs && request.endedAt)
+      return `${utc(request.endedAt)}, continued as ${request.continuedAs} (it was to end ${end})`;
     return request.state === "revoked" && request.endedAt
       ? `${end} (closed early at ${utc(request.endedAt)})`
       : end;
+  }
+  if (request.extension && isOpen(request)) {
+    // An extension ends at a fixed instant, whenever it is approved.
+    return utc(request.extension.until);
   }
   if (request.startAt && ["awaiting_source", "pending", "approved", "scheduled"].includes(request.state)) {
     // A future window: it opens at its start, not at the decision.

@@ -4,10 +4,13 @@
  * or a coded refusal; nothing here reads a clock, a store or Azure.
  *
  *   awaiting_source ─provideSource→ pending ─approve×N→ approved ─markActive→ active ─expire→ expired
- *                                      │                   │                    └─revoke→ revoked
+ *                                      │                   │                    ├─revoke→ revoked
+ *                                      │                   │                    └─supersede→ revoked (continued as R-n)
  *                                      ├─deny→ denied       └─fail→ failed
- *   (awaiting_source | pending) ─cancel→ cancelled, ─timeout→ timed_out, ─fail→ failed
- *   scheduled: reserved for future windows (→ active, → cancelled, → failed).
+ *   pending ─approve×N (start in the future)→ scheduled ─beginOpening→ approved (at its start)
+ *   (awaiting_source | pending | scheduled) ─cancel→ cancelled, ─fail→ failed
+ *   (awaiting_source | pending) ─timeout→ timed_out
+ *   an extension not yet open ─withdraw→ cancelled, when the window it extends ends first.
  *
  * The request is JSON-safe (instants as ISO 8601 strings) because the store keeps it as JSON.
  */
@@ -126,12 +129,32 @@ export interface AccessRequest {
   readonly incident?: string;
   /** An extension that needed approval: the active request it continues, once granted. */
   readonly extends?: string;
+  /**
+   * Extension only (ISO 8601): the continued window's end when the extension was asked, and the
+   * new end asked for — a fixed instant, not a duration counted from the approval.
+   */
+  readonly extension?: { readonly from: string; readonly until: string };
+  /** A window an approved extension superseded: the request that carries it on. */
+  readonly continuedAs?: string;
+  /** An extension withdrawn because the window it extends ended first. */
+  readonly withdrawal?: Withdrawal;
   /** A future window (`at 02:00`): approved ahead, opened at this ISO 8601 instant. */
   readonly startAt?: string;
   /** ISO 8601: when an undecided request times out; bounds the window it could hold (admission.ts). */
   readonly decideBy?: string;
   /** Break-glass only: the review an approver owes. */
   readonly review?: Review;
+}
+
+/** Why an extension was withdrawn: the window it extends ended, how, by whom, when. */
+export interface Withdrawal {
+  /** The extended request. */
+  readonly because: string;
+  readonly endedState: RequestState;
+  /** Who ended it, as people read it; absent when nobody did (it expired). */
+  readonly endedBy?: string;
+  /** ISO 8601. */
+  readonly at: string;
 }
 
 export interface Review {
@@ -159,6 +182,9 @@ export type RequestEventType =
   | "request.expired"
   | "request.break_glass"
   | "request.extended"
+  | "request.opening"
+  | "request.withdrawn"
+  | "request.superseded"
   | "review.acknowledged"
   | "review.flagged"
   | "review.escalated"
@@ -291,14 +317,32 @@ export function approve(
       }),
     );
   }
-  const next: AccessRequest = { ...withDecision, state: "approved" };
+  // A future window is approved ahead: it waits, withdrawable, until the grant timer opens it.
+  const future = request.startAt !== undefined && Date.parse(request.startAt) > at.getTime();
+  const next: AccessRequest = { ...withDecision, state: future ? "scheduled" : "approved" };
   return moved(
     next,
     event("request.approved", next, actor.id, at, {
       approvers: approvals(next).map((d) => d.byUpn ?? d.byId),
       required: request.approval.required,
+      ...(future ? { startAt: request.startAt } : {}),
     }),
   );
+}
+
+/**
+ * A scheduled window's start came: it is opening now. From here `cancel` no longer withdraws it
+ * (the initiate may be on its way); `done` closes it once open.
+ */
+export function beginOpening(request: AccessRequest, at: Date): Transition {
+  if (request.state !== "scheduled") {
+    return illegal(request, `${request.id} is ${describeState(request)}; only a scheduled window starts.`);
+  }
+  if (request.startAt !== undefined && Date.parse(request.startAt) > at.getTime()) {
+    return illegal(request, `${request.id} opens at ${clockTime(request.startAt)}, not before.`);
+  }
+  const next: AccessRequest = { ...request, state: "approved" };
+  return moved(next, event("request.opening", next, SYSTEM_ACTOR, at, { startAt: request.startAt ?? null }));
 }
 
 /** One denial ends the request; the requester is owed a reason. */
@@ -361,6 +405,128 @@ export function extendGrant(request: AccessRequest, actor: Actor, endTimeUtc: Da
   );
 }
 
+// ------------------------------------------------------------------ extensions beyond what was approved
+
+export interface NewExtension {
+  readonly id: string;
+  /** The new end asked for; the extension opens until exactly then, whenever it is approved. */
+  readonly until: Date;
+  readonly approval: AccessRequest["approval"];
+}
+
+/**
+ * `extend` past what was approved: a new request for the same VMs, ports and address that, once
+ * granted, supersedes `original`'s window. It is asked now and ends at `until`.
+ */
+export function createExtension(
+  original: AccessRequest,
+  input: NewExtension,
+  at: Date,
+): { request: AccessRequest; event: RequestEvent } {
+  const from = original.grant?.endTimeUtc ?? at.toISOString();
+  const created = createRequest(
+    {
+      id: input.id,
+      requester: original.requester,
+      targets: original.targets,
+      ...(original.source === undefined ? {} : { source: original.source }),
+      durationMs: input.until.getTime() - at.getTime(),
+      reason: `extends ${original.id}${original.reason ? `: ${original.reason}` : ""}`,
+      approval: input.approval,
+      // It must be decided before the window it would extend closes.
+      decideBy: from,
+    },
+    at,
+  );
+  const request: AccessRequest = {
+    ...created.request,
+    extends: original.id,
+    extension: { from, until: input.until.toISOString() },
+  };
+  return {
+    request,
+    event: {
+      ...created.event,
+      payload: { ...created.event.payload, extends: original.id, from, until: input.until.toISOString() },
+    },
+  };
+}
+
+/**
+ * The window an extension would continue has ended (done, expiry, cancel, deny…) before the
+ * extension opened: the extension is withdrawn, so no late approval can open the port again.
+ */
+export function withdraw(request: AccessRequest, ended: AccessRequest, at: Date): Transition {
+  if (request.extends === undefined || request.extends !== ended.id) {
+    return illegal(request, `${request.id} does not extend ${ended.id}.`);
+  }
+  if (!FINAL_STATES.includes(ended.state)) {
+    return illegal(request, `${ended.id} is still ${describeState(ended)}; ${request.id} stands.`);
+  }
+  if (!["awaiting_source", "pending", "scheduled", "approved"].includes(request.state)) {
+    return illegal(request, `${request.id} is already ${describeState(request)}.`);
+  }
+  const by = endedByText(ended);
+  const withdrawal: Withdrawal = {
+    because: ended.id,
+    endedState: ended.state,
+    ...(by === undefined ? {} : { endedBy: by }),
+    at: ended.endedAt ?? at.toISOString(),
+  };
+  const next: AccessRequest = {
+    ...request,
+    state: "cancelled",
+    withdrawal,
+    endedAt: at.toISOString(),
+    endedBy: SYSTEM_ACTOR,
+  };
+  return moved(
+    next,
+    event("request.withdrawn", next, SYSTEM_ACTOR, at, {
+      from: request.state,
+      because: ended.id,
+      endedState: ended.state,
+      endedBy: by ?? null,
+      endedAt: withdrawal.at,
+    }),
+  );
+}
+
+/**
+ * An approved extension's initiate superseded this window (Azure: NewerRequestInitiated). It ended
+ * when that initiate was made, and carries on as the extension.
+ */
+export function supersede(request: AccessRequest, successor: AccessRequest): Transition {
+  if (request.state !== "active" || request.grant === undefined) {
+    return illegal(request, `${request.id} is ${describeState(request)}; only an open window is continued.`);
+  }
+  if (successor.extends !== request.id || successor.grant === undefined) {
+    return illegal(request, `${successor.id} has not opened as an extension of ${request.id}.`);
+  }
+  const at = new Date(successor.grant.initiatedAt);
+  const next: AccessRequest = {
+    ...request,
+    state: "revoked",
+    continuedAs: successor.id,
+    endedAt: at.toISOString(),
+    endedBy: SYSTEM_ACTOR,
+  };
+  return moved(
+    next,
+    event("request.superseded", next, SYSTEM_ACTOR, at, {
+      continuedAs: successor.id,
+      endedAt: at.toISOString(),
+      plannedEnd: request.grant.endTimeUtc,
+      newEnd: successor.grant.endTimeUtc,
+    }),
+  );
+}
+
+/** The end the grant asks Azure for when it opens at `at`: an extension's fixed end, else the duration from now. */
+export function plannedEndFor(request: AccessRequest, at: Date): Date {
+  return request.extension ? new Date(request.extension.until) : new Date(at.getTime() + request.durationMs);
+}
+
 /** Azure accepted the initiate. */
 export function markActive(request: AccessRequest, grant: Grant, at: Date): Transition {
   if (request.state !== "approved" && request.state !== "scheduled") {
@@ -402,10 +568,13 @@ export function cancel(request: AccessRequest, actor: Actor, at: Date): Transiti
       `Only ${request.requester.name}, who asked for ${request.id}, can cancel it.`,
     );
   }
-  if (request.state === "approved" || request.state === "active") {
+  if (request.state === "active") {
+    return illegal(request, `${request.id} is already open; type \`done ${request.id}\` to close it.`);
+  }
+  if (request.state === "approved") {
     return illegal(
       request,
-      `${request.id} is already ${request.state}; type \`done ${request.id}\` to close it.`,
+      `${request.id} is already approved and opening; type \`done ${request.id}\` to close it once it is open.`,
     );
   }
   if (!["awaiting_source", "pending", "scheduled"].includes(request.state)) {
@@ -670,6 +839,8 @@ export function describeOutcome(request: AccessRequest): string {
         ? `${request.id} was already denied by ${who(denial)} at ${clockTime(denial.at)}${denial.reason ? `: ${denial.reason}` : ""}.`
         : `${request.id} was already denied.`;
     case "cancelled":
+      if (request.withdrawal)
+        return `${request.id} was withdrawn because ${withdrawalReason(request.withdrawal, clockTime)}.`;
       return `${request.id} was cancelled by ${request.requester.name}${request.endedAt ? ` at ${clockTime(request.endedAt)}` : ""}.`;
     case "timed_out":
       return `${request.id} timed out${request.endedAt ? ` at ${clockTime(request.endedAt)}` : ""} without a decision.`;
@@ -687,12 +858,39 @@ export function describeOutcome(request: AccessRequest): string {
       return `${request.id} was already approved${byWhom}.`;
     case "expired":
     case "revoked":
+      if (request.continuedAs)
+        return `${request.id} was approved${byWhom} and has since been continued as ${request.continuedAs}.`;
       return `${request.id} was approved${byWhom} and has since ${request.state === "expired" ? "expired" : "been closed"}.`;
     case "failed":
       return `${request.id} ${approved.length > 0 ? `was approved${byWhom} but ` : ""}failed: ${request.failure?.message ?? "Azure refused it"}.`;
     default:
       return `${request.id} is ${describeState(request)}.`;
   }
+}
+
+/** "R-2 was closed by Sam Engineer at 09:20 UTC"; `time` formats the instant for where it is read. */
+export function withdrawalReason(withdrawal: Withdrawal, time: (iso: string) => string): string {
+  const by = withdrawal.endedBy === undefined ? "" : ` by ${withdrawal.endedBy}`;
+  const when = ` at ${time(withdrawal.at)}`;
+  switch (withdrawal.endedState) {
+    case "expired":
+      return `${withdrawal.because} expired${when}`;
+    case "revoked":
+      return `${withdrawal.because} was closed${by}${when}`;
+    case "timed_out":
+      return `${withdrawal.because} timed out${when}`;
+    default:
+      return `${withdrawal.because} was ${withdrawal.endedState}${by}${when}`;
+  }
+}
+
+/** Who moved a request to its final state, as people read it; undefined for the bot's own moves. */
+export function endedByText(request: AccessRequest): string | undefined {
+  const id = request.endedBy;
+  if (id === undefined || id === SYSTEM_ACTOR) return undefined;
+  if (sameId(id, request.requester.id)) return request.requester.name;
+  const decision = request.decisions.find((d) => sameId(d.byId, id));
+  return decision ? (decision.byName ?? decision.byUpn ?? id) : id;
 }
 
 function describeState(request: AccessRequest): string {

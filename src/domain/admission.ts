@@ -87,6 +87,12 @@ export function occupies(request: AccessRequest, now: Date): { readonly from: nu
   if (request.grant !== undefined) {
     return { from: Date.parse(request.grant.initiatedAt), to: Date.parse(request.grant.endTimeUtc) };
   }
+  if (request.extension !== undefined) {
+    return {
+      from: Math.min(Date.parse(request.createdAt), now.getTime()),
+      to: Date.parse(request.extension.until),
+    };
+  }
   if (request.startAt !== undefined) {
     const from = Date.parse(request.startAt);
     return { from, to: from + request.durationMs };

@@ -363,12 +363,17 @@ describe("saying only what was delivered (issue 9, item 12)", () => {
       `You flagged ${id}; it is in the audit, but no security channel is set up (SECURITY_CHANNEL): tell the security team yourself.`,
     );
 
+    // One holder per VM and port: each break-glass is closed before the next one on web-01.
+    await h.settle();
+    await finishAccess(h.app, olive, id);
     const other = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-10 from 203.0.113.7 down")));
     const failed = await reviewBreakGlass(withoutConversations(h.app), alice, other, "flag", "odd");
     expect(failed.message).toBe(
       `You flagged ${other}; it is in the audit, but I could not post it in the security channel: tell the security team yourself.`,
     );
 
+    await h.settle();
+    await finishAccess(h.app, olive, other);
     const third = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-11 from 203.0.113.7 down")));
     expect((await reviewBreakGlass(h.app, alice, third, "flag", "odd")).message).toBe(
       `You flagged ${third}; the security channel is told.`,

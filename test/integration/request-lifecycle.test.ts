@@ -5,12 +5,20 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { finishAccess } from "../../src/app/access-window.ts";
+import type { AppContext } from "../../src/app/context.ts";
 import { decide } from "../../src/app/decide.ts";
 import { extendAccess } from "../../src/app/extend.ts";
+import { cancelRequest, status } from "../../src/app/my-requests.ts";
+import type { MessageHandle, Notifier, OutboundMessage, Recipient } from "../../src/app/ports.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
+import { timerHandlers } from "../../src/app/timer-handlers.ts";
+import { createTimerRunner } from "../../src/app/timer-runner.ts";
+import { approvalCard, windowCard } from "../../src/chat/cards.ts";
+import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
-import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { alice, type Harness, type RecordingNotifier, sam, startHarness } from "../support/app-harness.ts";
+import { elementsOfType, visibleText } from "../support/card-inspection.ts";
 
 const MINUTE = 60_000;
 let h: Harness;
@@ -52,10 +60,11 @@ describe("an open window", () => {
 
     h.clock.advance(1 * MINUTE);
     await h.settle();
-    const warning = h.notifier.textsTo("sam@contoso.com").find((text) => text.includes("closes in"));
-    expect(warning).toContain(
-      `${id}: port 22 on web-01 for 203.0.113.7 closes in 10 min, at 2026-11-24 10:00 UTC`,
-    );
+    const warning = h.notifier.sent.find((entry) => entry.message.kind === "window");
+    expect(warning?.to).toBe("user:sam@contoso.com");
+    expect(
+      visibleText(warning?.message.kind === "window" ? windowCard(warning.message.request) : {}),
+    ).toContain("web-01 port 22 closes at 2026-11-24 10:00 UTC");
 
     h.clock.advance(10 * MINUTE);
     await h.settle();
@@ -378,12 +387,12 @@ describe("a future window", () => {
       `You approved ${id}; it opens at 2026-11-25 01:00 UTC.`,
     );
     await h.settle();
-    expect(await stateOf(id)).toBe("approved");
+    expect(await stateOf(id)).toBe("scheduled");
     expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
 
     h.clock.advance(16 * 60 * MINUTE - MINUTE); // 00:59 UTC
     await h.settle();
-    expect(await stateOf(id)).toBe("approved");
+    expect(await stateOf(id)).toBe("scheduled");
     h.clock.advance(MINUTE);
     await h.settle();
     expect(await stateOf(id)).toBe("active");
@@ -400,5 +409,323 @@ describe("a future window", () => {
     expect(
       (await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 at 2026-12-24T08:00Z"))).reply,
     ).toContain("more than 7 days ahead");
+  });
+});
+
+/** Every copy of `id`'s approval card as last replaced (or as sent, if never replaced). */
+function approvalCardsOf(notifier: RecordingNotifier, id: string): Record<string, unknown>[] {
+  return notifier.sent
+    .filter((entry) => entry.message.kind === "approval" && entry.message.request.id === id)
+    .map((entry) => {
+      const last =
+        notifier.updates.filter((update) => update.handle.activityId === entry.handle.activityId).at(-1)
+          ?.message ?? entry.message;
+      return last.kind === "approval" ? approvalCard(last.request, last.context) : {};
+    });
+}
+
+/** The card's label → value rows ("Ends" → "2026-11-24 19:30 UTC"). */
+function runsByRow(card: Record<string, unknown>): Record<string, string> {
+  const rows: Record<string, string> = {};
+  for (const set of elementsOfType(card, "ColumnSet")) {
+    const [label, value] = (set.columns as Record<string, unknown>[]).map((column) => visibleText(column));
+    if (label !== undefined && value !== undefined) rows[label] = value;
+  }
+  return rows;
+}
+
+async function auditTypes(id: string): Promise<string[]> {
+  return (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+}
+
+describe("second thoughts: a window's end withdraws its extensions (issue 9, item 5)", () => {
+  async function extensionAsked(): Promise<{ id: string; extension: string }> {
+    const id = await approvedAndOpen();
+    h.clock.advance(50 * MINUTE);
+    await h.settle();
+    const reply = await extendAccess(h.app, sam, id, 30 * MINUTE);
+    const extension = /R-\d+/.exec(reply.replace(id, ""))?.[0] ?? "";
+    expect(extension).not.toBe("");
+    expect(await stateOf(extension)).toBe("pending");
+    return { id, extension };
+  }
+
+  it("`done` withdraws the pending extension: audited, its cards replaced, a late Approve is a no-op that says why, the port stays shut", async () => {
+    const { id, extension } = await extensionAsked();
+    const reply = await finishAccess(h.app, sam, id);
+    expect(reply).toContain(`${extension}, which asked to extend ${id}, is withdrawn with it.`);
+    expect(await stateOf(extension)).toBe("cancelled");
+    expect(await auditTypes(extension)).toEqual(["request.created", "request.withdrawn"]);
+
+    const cards = approvalCardsOf(h.notifier, extension);
+    expect(cards.length).toBeGreaterThan(0);
+    for (const card of cards) {
+      expect(card).not.toHaveProperty("actions");
+      expect(visibleText(card)).toContain(
+        `Withdrawn — ${id} was closed by Sam Engineer at 2026-11-24 09:50 UTC`,
+      );
+    }
+
+    const late = await decide(h.app, alice, extension, "approve");
+    expect(late.outcome).toBe("refused");
+    expect(late.message).toBe(
+      `${extension} was withdrawn because ${id} was closed by Sam Engineer at 09:50 UTC.`,
+    );
+    await h.settle();
+    h.clock.advance(2 * MINUTE);
+    await h.settle();
+    expect(await stateOf(extension)).toBe("cancelled");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("an extension already approved but not yet opened when `done` comes is withdrawn too; its grant never opens the port", async () => {
+    const { id, extension } = await extensionAsked();
+    expect((await decide(h.app, alice, extension, "approve")).outcome).toBe("decided");
+    expect(await stateOf(extension)).toBe("approved"); // the grant timer has not run yet
+    await finishAccess(h.app, sam, id);
+    await h.settle();
+    expect(await stateOf(extension)).toBe("cancelled");
+    h.clock.advance(2 * MINUTE);
+    await h.settle();
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    expect(await auditTypes(extension)).not.toContain("request.activated");
+  });
+
+  it("expiry withdraws an approved extension Azure had not opened yet: its retried grant never opens the port", async () => {
+    const { id, extension } = await extensionAsked();
+    // Azure fails the extension's first two grant attempts (four calls each: the SDK retries three times).
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 8,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    expect((await decide(h.app, alice, extension, "approve")).outcome).toBe("decided");
+    await h.settle();
+    h.clock.advance(10 * MINUTE - 1000); // 09:59:59: the second attempt fails too; the third is due 10:00:03
+    await h.settle();
+    expect(await stateOf(extension)).toBe("approved");
+    h.clock.advance(1000); // 10:00: the window expires
+    await h.settle();
+    expect(await stateOf(id)).toBe("expired");
+    expect(await stateOf(extension)).toBe("cancelled");
+    expect(h.notifier.textsTo("sam@contoso.com").find((text) => text.includes("closed at"))).toContain(
+      `${extension}, which asked to extend ${id}, is withdrawn with it.`,
+    );
+    h.clock.advance(MINUTE);
+    await h.settle();
+    expect(await stateOf(extension)).toBe("cancelled");
+    expect(await auditTypes(extension)).not.toContain("request.activated");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    const late = await decide(h.app, alice, extension, "approve");
+    expect(late.message).toBe(`${extension} was withdrawn because ${id} expired at 10:00 UTC.`);
+  });
+});
+
+describe("the extension card (issue 9, item 7)", () => {
+  it("says which window it extends until when, the new end, when it was asked; the replaced window says continued as, the audit its real end", async () => {
+    await h.close();
+    // Tuesday 17:00 UTC: the request is in working hours; the extension, asked at 18:50, is not.
+    h = await startHarness({ start: "2026-11-24T17:00:00Z" });
+    const id = await approvedAndOpen("ssh web-01 from 203.0.113.7 for 2h because INC-1");
+    h.clock.advance(110 * MINUTE); // 18:50
+    await h.settle();
+    const reply = await extendAccess(h.app, sam, id, 30 * MINUTE);
+    const extension = /R-\d+/.exec(reply.replace(id, ""))?.[0] ?? "";
+
+    const [card] = approvalCardsOf(h.notifier, extension);
+    const text = visibleText(card ?? {});
+    expect(text).toContain(`Extension of ${id}`);
+    expect(text).toContain(`${id}, open until 2026-11-24 19:00 UTC when this was asked`);
+    expect(text).toContain(`30 min more than ${id}, to 2026-11-24 19:30 UTC`);
+    const rows = runsByRow(card ?? {});
+    expect(rows.Ends).toBe("2026-11-24 19:30 UTC");
+    expect(text).not.toContain("after approval");
+    expect(rows.Asked).toBe("2026-11-24 18:50 UTC");
+    // Its risk flags are about the extension's own asking, not the original request's.
+    expect(text).toContain("Asked at Tue 18:50 (UTC), outside working hours");
+
+    h.clock.advance(5 * MINUTE); // approved at 18:55: it still ends at 19:30, not 40 min after approval
+    expect((await decide(h.app, alice, extension, "approve")).outcome).toBe("decided");
+    await h.settle();
+    expect(await stateOf(extension)).toBe("active");
+    expect((await h.store.requests.get<RequestRecord>(extension))?.data.request.grant?.endTimeUtc).toBe(
+      "2026-11-24T19:30:00.000Z",
+    );
+
+    for (const replaced of approvalCardsOf(h.notifier, id)) {
+      const words = visibleText(replaced);
+      expect(words).toContain(`Continued as ${extension} at 2026-11-24 18:55 UTC`);
+      expect(words).not.toContain("Revoked");
+      expect(words).not.toContain("closed early by Portcullis");
+    }
+    const superseded = (await h.store.audit.list({ requestId: id })).find(
+      (event) => event.type === "request.superseded",
+    );
+    expect(superseded).toMatchObject({
+      at: new Date("2026-11-24T18:55:00Z"),
+      payload: {
+        continuedAs: extension,
+        endedAt: "2026-11-24T18:55:00.000Z",
+        plannedEnd: "2026-11-24T19:00:00.000Z",
+      },
+    });
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.request.endedAt).toBe(
+      "2026-11-24T18:55:00.000Z",
+    );
+  });
+});
+
+describe("approved future windows can be withdrawn (issue 9, item 8)", () => {
+  async function scheduled(): Promise<string> {
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      command("ssh web-01 from 203.0.113.7 at 2026-11-25T01:00Z for 2h because maintenance"),
+    );
+    const id = asked.requestId ?? "";
+    await decide(h.app, alice, id, "approve");
+    await h.settle();
+    expect(await stateOf(id)).toBe("scheduled");
+    return id;
+  }
+
+  it("`status` shows it scheduled with its start; `cancel` withdraws it, replaces its card, and nothing opens at the start", async () => {
+    const id = await scheduled();
+    expect(await status(h.app, sam)).toContain(
+      `${id} web-01 port 22 from 203.0.113.7 for 2 h — scheduled: approved, opens at 2026-11-25 01:00 UTC`,
+    );
+    expect(await cancelRequest(h.app, sam, id)).toBe(
+      `${id} is withdrawn: it was approved to open at 2026-11-25 01:00 UTC, and nothing was opened.`,
+    );
+    expect(await stateOf(id)).toBe("cancelled");
+    expect(await auditTypes(id)).toEqual(["request.created", "request.approved", "request.cancelled"]);
+    for (const card of approvalCardsOf(h.notifier, id)) {
+      expect(card).not.toHaveProperty("actions");
+      expect(visibleText(card)).toContain("Cancelled by the requester at 2026-11-24 09:00 UTC");
+    }
+    h.clock.advance(17 * 60 * MINUTE); // past the start
+    await h.settle();
+    expect(await stateOf(id)).toBe("cancelled");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    expect(await status(h.app, sam)).toBe("You have no open requests.");
+  });
+
+  it("`done` on a window that has not started withdraws it the same way", async () => {
+    const id = await scheduled();
+    expect(await finishAccess(h.app, sam, id)).toContain(`${id} is withdrawn`);
+    h.clock.advance(17 * 60 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("cancelled");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("once its start has come it is opening: `cancel` is refused and points at `done`", async () => {
+    const id = await scheduled();
+    h.clock.advance(16 * 60 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("active");
+    expect(await auditTypes(id)).toEqual([
+      "request.created",
+      "request.approved",
+      "request.opening",
+      "request.activated",
+    ]);
+    expect(await cancelRequest(h.app, sam, id)).toContain(`type \`done ${id}\``);
+  });
+});
+
+/**
+ * Like the Agents Playground's connector: an activity carrying text and a card is split into two
+ * messages and answered 202 without an activity id, so the sender gets no handle back.
+ */
+class SplittingConnector implements Notifier {
+  private readonly inner: RecordingNotifier;
+  constructor(inner: RecordingNotifier) {
+    this.inner = inner;
+  }
+  async toUser(recipient: Recipient, message: OutboundMessage): Promise<MessageHandle | undefined> {
+    if (message.kind === "window" && message.text !== undefined) {
+      await this.inner.toUser(recipient, { kind: "text", text: message.text });
+      await this.inner.toUser(recipient, { kind: "window", request: message.request });
+      return undefined;
+    }
+    return this.inner.toUser(recipient, message);
+  }
+  toConversation(key: string, message: OutboundMessage): Promise<MessageHandle | undefined> {
+    return this.inner.toConversation(key, message);
+  }
+  update(handle: MessageHandle, message: OutboundMessage): Promise<boolean> {
+    return this.inner.update(handle, message);
+  }
+}
+
+describe("the pre-expiry warning (issue 9, item 9)", () => {
+  it("comes once — one card, no second copy in text — and after expiry its Extend/Done buttons are gone", async () => {
+    const app: AppContext = { ...h.app, notifier: new SplittingConnector(h.notifier) };
+    const runner = createTimerRunner(app, timerHandlers(app), {
+      owner: "splitting",
+      pollMs: 1000,
+      leaseMs: 60_000,
+      batch: 50,
+      loop: false,
+    });
+    const settle = async () => {
+      while ((await runner.runOnce()) > 0);
+    };
+    const asked = await requestAccess(app, sam, command("ssh web-01 from 203.0.113.7 for 1h because INC-1"));
+    const id = asked.requestId ?? "";
+    await decide(app, alice, id, "approve");
+    await settle();
+    expect(await stateOf(id)).toBe("active");
+    const before = h.notifier.sent.length;
+
+    h.clock.advance(50 * MINUTE);
+    await settle();
+    const warnings = h.notifier.sent.slice(before);
+    expect(warnings.map((entry) => [entry.to, entry.message.kind])).toEqual([
+      ["user:sam@contoso.com", "window"],
+    ]);
+    // What Teams shows: one card, no text beside it saying the same again.
+    const [warning] = warnings;
+    const activity = warning ? toActivity(warning.message) : {};
+    expect(activity.text).toBeUndefined();
+    expect(activity.attachments).toHaveLength(1);
+
+    h.clock.advance(10 * MINUTE);
+    await settle();
+    expect(await stateOf(id)).toBe("expired");
+    const replaced = h.notifier.updates.filter(
+      (update) => update.handle.activityId === warning?.handle.activityId,
+    );
+    const last = replaced.at(-1)?.message;
+    expect(last?.kind === "window" && last.request.state).toBe("expired");
+    const card = last?.kind === "window" ? windowCard(last.request) : {};
+    expect(elementsOfType(card, "Action.Execute")).toEqual([]);
+    await runner.stop();
+  });
+
+  it("`done` from the warning card replaces it without buttons; a re-armed warning timer does not warn again", async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(50 * MINUTE);
+    await h.settle();
+    const warning = h.notifier.sent.find((entry) => entry.message.kind === "window");
+    // The same end again (a retried grant, a second replica): no second warning.
+    await h.store.timers.schedule({
+      key: `pre-expiry-warning:${id}`,
+      kind: "pre-expiry-warning",
+      dueAt: h.clock.now(),
+      payload: { requestId: id },
+    });
+    await h.settle();
+    expect(h.notifier.sent.filter((entry) => entry.message.kind === "window")).toHaveLength(1);
+
+    await finishAccess(h.app, sam, id);
+    const last = h.notifier.updates
+      .filter((update) => update.handle.activityId === warning?.handle.activityId)
+      .at(-1)?.message;
+    expect(last?.kind === "window" && last.request.state).toBe("revoked");
+    expect(elementsOfType(last?.kind === "window" ? windowCard(last.request) : {}, "Action.Execute")).toEqual(
+      [],
+    );
   });
 });

@@ -3,18 +3,24 @@ import {
   type AccessRequest,
   type Actor,
   approve,
+  beginOpening,
   cancel,
+  createExtension,
   createRequest,
   deny,
+  describeOutcome,
   expire,
   fail,
   markActive,
   type NewRequest,
+  plannedEndFor,
   provideSource,
   type RequestState,
   revoke,
+  supersede,
   type Transition,
   timeout,
+  withdraw,
 } from "../../src/domain/access-request.ts";
 
 const T0 = new Date("2026-11-23T14:00:00Z");
@@ -322,6 +328,27 @@ describe("illegal moves are refused with a typed error, never a throw", () => {
     timeout: { allowed: ["awaiting_source", "pending"], run: (r) => timeout(r, at(1)) },
     expire: { allowed: ["active"], run: (r) => expire(r, at(1)) },
     revoke: { allowed: ["active"], run: (r) => revoke(r, sam, at(1)) },
+    beginOpening: { allowed: ["scheduled"], run: (r) => beginOpening(r, at(1)) },
+    withdraw: {
+      allowed: ["awaiting_source", "pending", "scheduled", "approved"],
+      run: (r) => withdraw({ ...r, extends: "R-9" }, { ...pending({ id: "R-9" }), state: "expired" }, at(1)),
+    },
+    supersede: {
+      allowed: ["active"],
+      run: (r) =>
+        supersede(
+          {
+            ...r,
+            grant: { initiatedAt: at(0).toISOString(), endTimeUtc: at(60).toISOString(), justification: "" },
+          },
+          {
+            ...pending({ id: "R-18" }),
+            state: "active",
+            extends: "R-17",
+            grant: { initiatedAt: at(1).toISOString(), endTimeUtc: at(90).toISOString(), justification: "" },
+          },
+        ),
+    },
   };
   for (const [name, move] of Object.entries(moves)) {
     for (const state of all) {
@@ -338,4 +365,128 @@ describe("illegal moves are refused with a typed error, never a throw", () => {
       });
     }
   }
+});
+
+describe("a future window (scheduled)", () => {
+  const future = (): AccessRequest => pending({ startAt: at(600).toISOString() });
+
+  it("the last approval of a window that starts later → scheduled, not approved; the event says when it opens", () => {
+    const result = approve(future(), alice, at(5));
+    expect(result.ok && result.request.state).toBe("scheduled");
+    expect(result.ok && result.event).toMatchObject({
+      type: "request.approved",
+      payload: { state: "scheduled", startAt: at(600).toISOString() },
+    });
+  });
+  it("approved after its start already passed → approved (it opens now)", () => {
+    expect(ok(approve(future(), alice, at(601))).state).toBe("approved");
+  });
+  it("scheduled → beginOpening at its start → approved; before the start → refused", () => {
+    const scheduled = ok(approve(future(), alice, at(5)));
+    expect(beginOpening(scheduled, at(599)).ok).toBe(false);
+    const opening = beginOpening(scheduled, at(600));
+    expect(opening.ok && opening.request.state).toBe("approved");
+    expect(opening.ok && opening.event.type).toBe("request.opening");
+  });
+  it("the requester cancels it while scheduled → cancelled; an approver cannot", () => {
+    const scheduled = ok(approve(future(), alice, at(5)));
+    expect(ok(cancel(scheduled, sam, at(10))).state).toBe("cancelled");
+    expect(cancel(scheduled, alice, at(10)).ok).toBe(false);
+  });
+});
+
+describe("an extension beyond what was approved", () => {
+  const opened = (): AccessRequest =>
+    ok(
+      markActive(
+        ok(approve(pending(), alice, at(1))),
+        { initiatedAt: at(1).toISOString(), endTimeUtc: at(61).toISOString(), justification: "R-17" },
+        at(1),
+      ),
+    );
+  const extension = (): AccessRequest =>
+    createExtension(
+      opened(),
+      { id: "R-18", until: at(91), approval: { approvers: ["alice@contoso.com"], required: 1 } },
+      at(50),
+    ).request;
+
+  it("is asked for a fixed new end, and says which window it continues until when", () => {
+    const { request, event } = createExtension(
+      opened(),
+      { id: "R-18", until: at(91), approval: { approvers: ["alice@contoso.com"], required: 1 } },
+      at(50),
+    );
+    expect(request).toMatchObject({
+      id: "R-18",
+      state: "pending",
+      extends: "R-17",
+      createdAt: at(50).toISOString(),
+      extension: { from: at(61).toISOString(), until: at(91).toISOString() },
+    });
+    expect(event.payload).toMatchObject({ extends: "R-17", until: at(91).toISOString() });
+    // Approved late, it still ends when asked: not a duration counted from the approval.
+    expect(plannedEndFor(request, at(58)).toISOString()).toBe(at(91).toISOString());
+  });
+
+  it("the window closed with done → the extension is withdrawn, and a late approval says why", () => {
+    const closed = ok(revoke(opened(), sam, at(55)));
+    const result = withdraw(extension(), closed, at(55));
+    expect(result.ok && result.request).toMatchObject({
+      state: "cancelled",
+      withdrawal: { because: "R-17", endedState: "revoked", endedBy: "Sam Engineer" },
+    });
+    expect(result.ok && result.event).toMatchObject({
+      type: "request.withdrawn",
+      requestId: "R-18",
+      payload: { because: "R-17", endedState: "revoked" },
+    });
+    const withdrawn = ok(result);
+    const late = approve(withdrawn, alice, at(56));
+    expect(!late.ok && late.error.code).toBe("already_decided");
+    expect(!late.ok && late.error.message).toBe(
+      "R-18 was withdrawn because R-17 was closed by Sam Engineer at 14:55 UTC.",
+    );
+    expect(describeOutcome(withdrawn)).toBe(
+      "R-18 was withdrawn because R-17 was closed by Sam Engineer at 14:55 UTC.",
+    );
+  });
+
+  it("the window expired → withdrawn, saying it expired; an approved extension not yet open is withdrawn too", () => {
+    const expired = ok(expire(opened(), at(61)));
+    const approved = ok(approve(extension(), alice, at(52)));
+    expect(approved.state).toBe("approved");
+    const result = withdraw(approved, expired, at(61));
+    expect(result.ok && describeOutcome(result.request)).toBe(
+      "R-18 was withdrawn because R-17 expired at 15:01 UTC.",
+    );
+  });
+
+  it("while the window is still open, or for a request that extends something else → refused", () => {
+    expect(withdraw(extension(), opened(), at(55)).ok).toBe(false);
+    const other = { ...ok(revoke(opened(), sam, at(55))), id: "R-3" };
+    expect(withdraw(extension(), other, at(55)).ok).toBe(false);
+  });
+
+  it("granted → the window it continues ends when the extension's initiate was made, continued as the extension", () => {
+    const granted = ok(
+      markActive(
+        ok(approve(extension(), alice, at(52))),
+        { initiatedAt: at(53).toISOString(), endTimeUtc: at(91).toISOString(), justification: "R-18" },
+        at(53),
+      ),
+    );
+    const result = supersede(opened(), granted);
+    expect(result.ok && result.request).toMatchObject({
+      state: "revoked",
+      continuedAs: "R-18",
+      endedAt: at(53).toISOString(),
+    });
+    expect(result.ok && result.event).toMatchObject({
+      type: "request.superseded",
+      at: at(53),
+      payload: { continuedAs: "R-18", endedAt: at(53).toISOString(), plannedEnd: at(61).toISOString() },
+    });
+    expect(result.ok && describeOutcome(result.request)).toContain("has since been continued as R-18");
+  });
 });

@@ -16,6 +16,7 @@ import {
   type Actor,
   approve,
   cancel,
+  createExtension,
   createRequest,
   deny,
   expire,
@@ -24,8 +25,10 @@ import {
   type NewRequest,
   type RequestState,
   revoke,
+  supersede,
   type Transition,
   timeout,
+  withdraw,
 } from "../../src/domain/access-request.ts";
 import { AC, elementsOfType, type Json, runs, validate, visibleText } from "../support/card-inspection.ts";
 
@@ -94,8 +97,13 @@ function inState(state: RequestState, overrides: Partial<NewRequest> = {}): Acce
     case "pending":
       return pending;
     case "scheduled":
-      // No transition reaches it yet (reserved for future windows); shape it like an approved request.
-      return { ...approved(), state: "scheduled" };
+      return ok(
+        approve(
+          createRequest(newRequest({ ...overrides, startAt: at(600).toISOString() }), T0).request,
+          alice,
+          at(5),
+        ),
+      );
     case "approved":
       return approved();
     case "active":
@@ -229,6 +237,7 @@ describe("approval card", () => {
   it.each<[RequestState, string]>([
     ["awaiting_source", "Waiting for the requester's address"],
     ["pending", "Waiting for approval (0 of 1)"],
+    ["scheduled", "Scheduled — approved, opens at 2026-11-24 00:00 UTC"],
     ["approved", "Approved (waiting to open)"],
     ["active", "Active — open until 2026-11-23 16:05 UTC"],
     ["denied", "Denied by bob@contoso.com at 2026-11-23 14:07 UTC"],
@@ -402,5 +411,65 @@ describe("approval card", () => {
         expect(card.actions).toBeUndefined();
       }
     });
+  });
+});
+
+describe("an extension's card (issue 9, item 7)", () => {
+  const open = (): AccessRequest =>
+    ok(markActive(ok(approve(createRequest(newRequest(), T0).request, alice, at(5))), grant, at(5)));
+  // R-17 is open until 16:05; at 15:55 Sam asks to keep it until 16:35.
+  const extension = (): AccessRequest =>
+    createExtension(
+      open(),
+      { id: "R-18", until: at(155), approval: { approvers: ["alice@contoso.com"], required: 1 } },
+      at(115),
+    ).request;
+
+  it("says it extends an open window (which, until when) to a new end, and when it was asked", () => {
+    const card = approvalCard(extension(), quiet);
+    expect(validate(card).issues).toEqual([]);
+    const text = visibleText(card);
+    expect(text).toContain("Extension of R-17: just-in-time VM access");
+    expect(text).toContain("R-17, open until 2026-11-23 16:05 UTC when this was asked");
+    expect(text).toContain("30 min more than R-17, to 2026-11-23 16:35 UTC");
+    expect(text).toContain(
+      "Approving keeps exactly what is listed below open, for the source address only, until 2026-11-23 16:35 UTC instead of R-17's end at 2026-11-23 16:05 UTC.",
+    );
+    expect(text).toContain("2026-11-23 15:55 UTC"); // asked
+    expect(text).not.toContain("after approval");
+    expect(card.actions).toHaveLength(2);
+  });
+
+  it("a plain request shows no Extends row", () => {
+    expect(visibleText(approvalCard(inState("pending"), quiet))).not.toContain("Extends");
+  });
+
+  it("the window it replaced says continued as R-18, from the moment the extension's initiate was made", () => {
+    const granted = ok(
+      markActive(
+        ok(approve(extension(), alice, at(117))),
+        { initiatedAt: at(118).toISOString(), endTimeUtc: at(155).toISOString(), justification: "R-18" },
+        at(118),
+      ),
+    );
+    const continued = ok(supersede(open(), granted));
+    const text = visibleText(approvalCard(continued, quiet));
+    expect(text).toContain("Continued as R-18 at 2026-11-23 15:58 UTC");
+    expect(text).toContain("2026-11-23 15:58 UTC, continued as R-18 (it was to end 2026-11-23 16:05 UTC)");
+    expect(text).not.toContain("Revoked");
+    const window = windowCard(continued);
+    expect(visibleText(window)).toContain("It carries on as R-18");
+    expect(elementsOfType(window, "Action.Execute")).toEqual([]);
+  });
+
+  it("withdrawn because its window was closed: says so, no buttons", () => {
+    const closed = ok(revoke(open(), sam, at(120)));
+    const withdrawn = ok(withdraw(extension(), closed, at(120)));
+    const card = approvalCard(withdrawn, quiet);
+    expect(card).not.toHaveProperty("actions");
+    expect(visibleText(card)).toContain(
+      "Withdrawn — R-17 was closed by Sam Engineer at 2026-11-23 16:00 UTC",
+    );
+    expect(validate(card).issues).toEqual([]);
   });
 });
