@@ -4,9 +4,8 @@
  * JIT has no revoke API; `done` closes by a newer initiate for the same VM, port and address that
  * ends a minute from now (see README "Ending access early").
  */
-import { type AccessRequest, expire, revoke } from "../domain/access-request.ts";
+import { type AccessRequest, expire } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
-import { asPortcullisError } from "../domain/errors.ts";
 import { justificationFor, requestIdFromJustification } from "../domain/justification.ts";
 import type { NsgAllowRule } from "../domain/vm.ts";
 import { recipientOf, replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
@@ -22,10 +21,8 @@ import {
   windowCardsOf,
 } from "./request-record.ts";
 import { scheduleWindowCheck } from "./superseded.ts";
-import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
-
-/** How far ahead `done` sets the end: Azure wants an end time in the future. */
-export const EARLY_CLOSE_MS = 60_000;
+import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
+import { CLOSE_AHEAD_MS, changeWindow } from "./window-change.ts";
 
 /** After a grant (or an extension): warning, expiry and closure check, keyed per request. */
 export async function scheduleWindowTimers(ctx: AppContext, request: AccessRequest): Promise<void> {
@@ -220,48 +217,22 @@ export async function finishAccess(
   if (request.state === "scheduled") return cancelRequest(ctx, user, request.id);
   const actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
   const now = ctx.clock.now();
-  const moved = revoke(request, actor, now, { reason: "ended early with done" });
-  if (!moved.ok) return moved.error.message;
-  const [target] = request.targets;
-  if (!target || !request.source) return `${request.id} has nothing open.`;
-
-  const closesAt = new Date(now.getTime() + EARLY_CLOSE_MS);
-  try {
-    await ctx.gateway.initiate({
-      policy: { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
-      virtualMachines: request.targets.map((each) => ({
-        vmId: each.vmId,
-        ports: each.ports.map((number) => ({
-          number,
-          endTimeUtc: closesAt,
-          allowedSourceAddressPrefix: request.source?.prefix ?? "",
-        })),
-      })),
-      justification: `${justificationFor(request)} | ended early by ${user.upn ?? user.name}`,
-    });
-  } catch (error) {
-    const coded = asPortcullisError(error);
-    ctx.logger.error({ err: coded, cause: coded.cause, requestId: request.id }, "early close failed");
-    return `I could not close ${request.id}: ${coded.userMessage} It stays open until ${utcText(new Date(request.grant?.endTimeUtc ?? now))}.`;
-  }
-  const next: RequestRecord = {
-    ...stored.data,
-    request: moved.request,
-    closure: { expectedAt: closesAt.toISOString() },
-  };
-  if (!(await commit(ctx, stored, next, moved.event))) {
+  if (!request.source) return `${request.id} has nothing open.`;
+  const closesAt = new Date(now.getTime() + CLOSE_AHEAD_MS);
+  const outcome = await changeWindow(ctx, stored, {
+    kind: "close",
+    endTimeUtc: closesAt.toISOString(),
+    requestedAt: now.toISOString(),
+    justification: `${justificationFor(request)} | ended early by ${user.upn ?? user.name}`,
+    by: actor,
+  });
+  if (outcome.kind === "refused") return outcome.message;
+  if (outcome.kind === "changed")
     return `${request.id} changed while I was closing it; type \`status\` to see where it stands.`;
-  }
-  await cancelTimers(ctx, request.id, [TimerKind.PreExpiryWarning, TimerKind.Expiry]);
-  await scheduleTimer(
-    ctx,
-    TimerKind.ClosureCheck,
-    request.id,
-    new Date(closesAt.getTime() + ctx.settings.closureCheckDelayMs),
-  );
-  const withdrawn = await withdrawExtensionsOf(ctx, next.request);
-  await replaceCards(ctx, next);
-  const extra = withdrawnSentence(request.id, withdrawn);
+  if (outcome.kind === "failed")
+    return `I could not close ${request.id} yet: ${outcome.message} It stays open until ${utcText(new Date(request.grant?.endTimeUtc ?? now))} until I can.`;
+  const next = outcome.record;
+  const extra = withdrawnSentence(request.id, outcome.withdrawn);
   const byOther = user.id !== request.requester.id;
   if (byOther)
     await tellRequester(

@@ -6,26 +6,18 @@
  * moment of that initiate. Should R-17 end first (done, expiry), R-18 is withdrawn with it.
  * Either way the new end stays within the JIT rule's maximum from now, the rules' cap and 24 h.
  */
-import { createExtension, extendGrant, supersede } from "../domain/access-request.ts";
+import { createExtension, supersede } from "../domain/access-request.ts";
 import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
-import { asPortcullisError } from "../domain/errors.ts";
 import { justificationFor } from "../domain/justification.ts";
 import { AZURE_MAX_DURATION_MS } from "../domain/request-check.ts";
 import { resolveApprovalPolicy } from "../domain/rules.ts";
-import { scheduleWindowTimers } from "./access-window.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import { flagsFor } from "./request-access.ts";
-import {
-  commit,
-  commitWindowChange,
-  insertRecord,
-  loadRecord,
-  type RequestRecord,
-  type StoredRecord,
-} from "./request-record.ts";
+import { commit, insertRecord, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
+import { changeWindow } from "./window-change.ts";
 
 export async function extendAccess(
   ctx: AppContext,
@@ -84,50 +76,19 @@ async function extendNow(
   newEnd: Date,
 ): Promise<string> {
   const { request } = stored.data;
-  const moved = extendGrant(
-    request,
-    { id: user.id, ...(user.upn ? { upn: user.upn } : {}) },
-    newEnd,
-    ctx.clock.now(),
-  );
-  if (!moved.ok) return moved.error.message;
-  const [target] = request.targets;
-  if (!target) return `${request.id} has nothing open.`;
-  // The new end is recorded (and checked against everyone else's windows) before Azure is asked,
-  // so no second holder can slip in between; a refused initiate puts the old end back.
-  const next: RequestRecord = { ...stored.data, request: moved.request };
-  const admitted = await commitWindowChange(ctx, stored, next, moved.event);
-  if (!admitted.ok) return admitted.refusal.message;
-  const recorded = admitted.stored;
-  if (!recorded) return `${request.id} changed meanwhile; type \`status\` to see where it stands.`;
-  try {
-    await ctx.gateway.initiate({
-      policy: { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
-      virtualMachines: request.targets.map((each) => ({
-        vmId: each.vmId,
-        ports: each.ports.map((number) => ({
-          number,
-          endTimeUtc: newEnd,
-          allowedSourceAddressPrefix: request.source?.prefix ?? "",
-        })),
-      })),
-      justification: justificationFor(request),
-    });
-  } catch (error) {
-    const coded = asPortcullisError(error);
-    // Azure kept the old window: say so in the record and in the evidence.
-    const restored = await commit(ctx, recorded, stored.data);
-    await ctx.store.audit.append({
-      at: ctx.clock.now(),
-      type: "request.extend_failed",
-      actorId: user.id,
-      requestId: request.id,
-      payload: { code: coded.code, message: coded.userMessage, restored: restored !== undefined },
-    });
-    return `I could not extend ${request.id}: ${coded.userMessage} It still closes at ${utcText(new Date(request.grant?.endTimeUtc ?? newEnd))}.`;
-  }
-  await scheduleWindowTimers(ctx, next.request);
-  await replaceCards(ctx, next);
+  const now = ctx.clock.now();
+  const outcome = await changeWindow(ctx, stored, {
+    kind: "extend",
+    endTimeUtc: newEnd.toISOString(),
+    requestedAt: now.toISOString(),
+    justification: justificationFor(request),
+    by: { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name },
+  });
+  if (outcome.kind === "refused") return outcome.message;
+  if (outcome.kind === "changed")
+    return `${request.id} changed meanwhile; type \`status\` to see where it stands.`;
+  if (outcome.kind === "failed")
+    return `I could not extend ${request.id}: ${outcome.message} It still closes at ${utcText(new Date(request.grant?.endTimeUtc ?? newEnd))}.`;
   return `${request.id} now closes at ${utcText(newEnd)}, within what was approved.`;
 }
 

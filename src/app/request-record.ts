@@ -7,6 +7,7 @@ import { type AccessRequest, OPEN_STATES, type RequestEvent } from "../domain/ac
 import { admissionRefusal, type BreakGlassLimits, DAY_MS, type Refusal } from "../domain/admission.ts";
 import type { AppContext } from "./context.ts";
 import type { ApprovalContext, MessageHandle, RequestStore, StoredRequest } from "./ports.ts";
+import type { WindowChange } from "./window-change.ts";
 
 export interface RequestRecord {
   readonly request: AccessRequest;
@@ -29,6 +30,8 @@ export interface RequestRecord {
   readonly closure?: Closure;
   /** Which reviewers' cards are out (or on their way): each card reaches its reviewer once (approval-delivery.ts). */
   readonly deliveries?: readonly CardDelivery[];
+  /** A move of the window's end recorded before Azure was asked; cleared once done (window-change.ts). */
+  readonly windowChange?: WindowChange;
 }
 
 /** One card to one reviewer, claimed in the record before it is sent. */

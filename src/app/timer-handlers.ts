@@ -8,6 +8,7 @@ import { expireUndecided } from "./request-timeouts.ts";
 import { checkWindowHolder } from "./superseded.ts";
 import { TimerKind } from "./timer-kinds.ts";
 import type { TimerHandler } from "./timer-runner.ts";
+import { completeWindowChange } from "./window-change.ts";
 
 export function timerHandlers(app: AppContext): Readonly<Record<TimerKind, TimerHandler>> {
   return {
@@ -19,6 +20,7 @@ export function timerHandlers(app: AppContext): Readonly<Record<TimerKind, Timer
     [TimerKind.Expiry]: (timer) => expireWindow(app, timer),
     [TimerKind.ClosureCheck]: (timer) => checkClosure(app, timer),
     [TimerKind.WindowCheck]: (timer) => checkWindowHolder(app, timer),
+    [TimerKind.WindowChange]: (timer) => completeWindowChange(app, timer),
     [TimerKind.ReviewReminder]: (timer) => remindReviewers(app, timer),
     [TimerKind.ReviewEscalation]: (timer) => escalateOverdueReview(app, timer),
     [TimerKind.WeeklyDigest]: (timer) => weeklyDigest(app, timer),

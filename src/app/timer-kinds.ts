@@ -18,6 +18,8 @@ export const TimerKind = {
   ClosureCheck: "closure-check",
   /** While open, every WINDOW_CHECK_INTERVAL: has a newer initiate made elsewhere replaced the window? */
   WindowCheck: "window-check",
+  /** A window's end was to move (done, extend) and the first attempt did not finish: finish it. */
+  WindowChange: "window-change",
   /** Break-glass: half the review time has passed. */
   ReviewReminder: "review-reminder",
   /** Break-glass: nobody reviewed in time; escalate to the security channel. */

@@ -212,6 +212,67 @@ describe("an open window", () => {
   });
 });
 
+describe("done is as durable as a grant (issue 9, item 6)", () => {
+  async function initiates(): Promise<number> {
+    const log = (await h.control("GET", "/_sim/requests?pathIncludes=/initiate")) as {
+      value: { method: string }[];
+    };
+    return log.value.filter((entry) => entry.method === "POST").length;
+  }
+
+  it("Azure closed it but the answer was lost: the bot says so honestly, then the timer finds the initiate in the history and records it without a second one", async () => {
+    const id = await approvedAndOpen();
+    // Every answer to the done-initiate is lost after Azure processed it (the SDK's retries too),
+    // and the gateway cannot read the history to find out either.
+    await h.control("POST", "/_sim/faults", [
+      { kind: "500", when: "after", times: 20, match: { method: "POST", pathIncludes: "/initiate" } },
+      { kind: "500", times: 50, match: { method: "GET", pathIncludes: "jitNetworkAccessPolicies" } },
+    ]);
+    const reply = await finishAccess(h.app, sam, id);
+    await h.control("DELETE", "/_sim/faults");
+    expect(reply).toContain(`I could not close ${id} yet`);
+    expect(reply).toContain("I'll keep trying");
+    expect(await stateOf(id)).toBe("active");
+    const before = await initiates();
+
+    h.clock.advance(61_000);
+    await h.settle();
+    expect(await stateOf(id)).toBe("revoked");
+    expect(await initiates()).toBe(before);
+    expect(
+      h.notifier
+        .textsTo("sam@contoso.com")
+        .some((text) => text.includes(`${id} is closed: JIT closes it at`)),
+    ).toBe(true);
+    const record = (await h.store.requests.get<RequestRecord>(id))?.data;
+    expect(record?.windowChange).toBeUndefined();
+    expect(record?.closure?.expectedAt).toBeDefined();
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("the process dies after recording the intent and before Azure is asked: the timer closes it", async () => {
+    const id = await approvedAndOpen();
+    // This process's initiate never returns: as good as dead from here on.
+    const stalled = { ...h.app, gateway: { ...h.app.gateway, initiate: () => new Promise<never>(() => {}) } };
+    void finishAccess(stalled, sam, id);
+    for (let i = 0; i < 50 && !(await h.store.requests.get<RequestRecord>(id))?.data.windowChange; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.windowChange?.kind).toBe("close");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+
+    h.clock.advance(61_000);
+    await h.settle();
+    expect(await stateOf(id)).toBe("revoked");
+    h.clock.advance(2 * MINUTE);
+    await h.settle();
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+    const events = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(events).toContain("request.revoked");
+    expect(events).not.toContain("request.expired");
+  });
+});
+
 describe("a window replaced outside Portcullis", () => {
   it("a portal initiate on the same VM+port is noticed at the next window check: revoked, requester and security channel told", async () => {
     const id = await approvedAndOpen();
