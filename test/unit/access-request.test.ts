@@ -158,7 +158,7 @@ describe("approving", () => {
     expect(late.ok).toBe(false);
     expect(!late.ok && late.error).toMatchObject({
       code: "already_decided",
-      message: "R-17 was already approved by alice@contoso.com at 14:05 UTC.",
+      message: "R-17 was already approved by Alice Owner (alice@contoso.com) at 14:05 UTC.",
       state: "approved",
     });
     expect(!late.ok && late.error.decisions?.[0]?.byId).toBe("id-alice");
@@ -170,11 +170,26 @@ describe("approving", () => {
     expect(!late.ok && late.error.code).toBe("already_decided");
   });
 
+  it("deny, cancel and revoke keep the ender's UPN and name beside the id", () => {
+    expect(ok(deny(pending(), bob, at(3), "no"))).toMatchObject({
+      endedBy: "id-bob",
+      endedByUpn: "bob@contoso.com",
+      endedByName: "Bob Owner",
+    });
+    const active = ok(markActive(ok(approve(pending(), alice, at(5))), grant(), at(5)));
+    expect(ok(revoke(active, alice, at(9)))).toMatchObject({
+      endedBy: "id-alice",
+      endedByUpn: "alice@contoso.com",
+      endedByName: "Alice Owner",
+    });
+    expect(ok(expire(active, at(200)))).not.toHaveProperty("endedByName");
+  });
+
   it("an approval after a denial → already decided, naming the denier and reason", () => {
     const denied = ok(deny(pending(), bob, at(3), "not during the freeze"));
     const late = approve(denied, alice, at(4));
     expect(!late.ok && late.error.message).toBe(
-      "R-17 was already denied by bob@contoso.com at 14:03 UTC: not during the freeze.",
+      "R-17 was already denied by Bob Owner (bob@contoso.com) at 14:03 UTC: not during the freeze.",
     );
   });
 
