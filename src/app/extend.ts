@@ -5,12 +5,12 @@
  * when that is granted its initiate supersedes R-17's window, which ends as revoked.
  * Either way the new end stays within the JIT rule's maximum from now, the rules' cap and 24 h.
  */
-import { createRequest, extendGrant, revoke } from "../domain/access-request.ts";
+import { type AccessRequest, createRequest, extendGrant, revoke } from "../domain/access-request.ts";
 import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
 import { asPortcullisError } from "../domain/errors.ts";
 import { justificationFor } from "../domain/justification.ts";
 import { AZURE_MAX_DURATION_MS } from "../domain/request-check.ts";
-import { resolveApprovalPolicy } from "../domain/rules.ts";
+import { type ApprovalSubject, resolveApprovalPolicy } from "../domain/rules.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
@@ -38,6 +38,7 @@ export async function extendAccess(
   const newEnd = new Date(end.getTime() + extraMs);
   const vms = await ctx.gateway.listVms();
   let limit = AZURE_MAX_DURATION_MS;
+  const subjects: ApprovalSubject[] = [];
   for (const target of request.targets) {
     const vm = vms.find((candidate) => candidate.ref.id.toLowerCase() === target.vmId.toLowerCase());
     if (vm?.jit.kind !== "configured")
@@ -51,6 +52,7 @@ export async function extendAccess(
       resourceGroup: vm.ref.resourceGroup,
       tags: vm.tags,
     };
+    subjects.push(subject);
     const policy = resolveApprovalPolicy(
       [subject],
       { id: user.id, ...(user.upn ? { upn: user.upn } : {}) },
@@ -64,7 +66,18 @@ export async function extendAccess(
 
   const approvedUntil = Date.parse(request.grant.initiatedAt) + request.durationMs;
   if (newEnd.getTime() <= approvedUntil) return extendNow(ctx, stored, user, newEnd);
-  return askForMore(ctx, stored, user, newEnd);
+  // Beyond what was approved: asked of the approvers as the rules stand now, N never lowered.
+  const approval = resolveApprovalPolicy(
+    subjects,
+    { id: user.id, ...(user.upn ? { upn: user.upn } : {}) },
+    ctx.settings.rules,
+  );
+  if (!approval.ok)
+    return `Extending ${request.id} to ${utcText(newEnd)} goes beyond what was approved and needs approval again, which cannot be asked: ${approval.message}`;
+  return askForMore(ctx, stored, user, newEnd, {
+    approvers: approval.policy.approvers,
+    required: approval.policy.requiredApprovals,
+  });
 }
 
 async function extendNow(
@@ -113,6 +126,7 @@ async function askForMore(
   stored: StoredRecord,
   user: ChatUser,
   newEnd: Date,
+  approval: AccessRequest["approval"],
 ): Promise<string> {
   const { request: original } = stored.data;
   const open = await ctx.store.requests.listByState<RequestRecord>(["pending"]);
@@ -128,7 +142,7 @@ async function askForMore(
       ...(original.source ? { source: original.source } : {}),
       durationMs: newEnd.getTime() - now.getTime(),
       reason: `extends ${original.id}${original.reason ? `: ${original.reason}` : ""}`,
-      approval: original.approval,
+      approval,
     },
     now,
   );

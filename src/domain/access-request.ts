@@ -260,6 +260,11 @@ export interface DecisionOptions {
    * sent). When given, this list decides who may click, not the one stored with the request.
    */
   readonly currentApprovers?: readonly string[];
+  /**
+   * N as the rules say at click time. A request stored with a lower N (rules tightened since, or
+   * written by a version that lowered N to fit) needs this many: N only ever goes up here.
+   */
+  readonly currentRequired?: number;
 }
 
 /** One approval. N approvals → approved; a non-pending request answers who decided first. */
@@ -271,9 +276,10 @@ export function approve(
 ): Transition {
   const refused = refuseDecision(request, actor, options);
   if (refused) return refused;
+  const required = Math.max(request.approval.required, options.currentRequired ?? 0);
   const earlier = request.decisions.find((decision) => sameActor(decision, actor));
   if (earlier) {
-    const missing = request.approval.required - approvals(request).length;
+    const missing = required - approvals(request).length;
     return refuse(
       request,
       ErrorCode.AlreadyVoted,
@@ -281,15 +287,16 @@ export function approve(
     );
   }
   const decision: Decision = { ...decidedBy(actor), kind: "approve", at: at.toISOString() };
-  const withDecision: AccessRequest = { ...request, decisions: [...request.decisions, decision] };
+  const withDecision: AccessRequest = {
+    ...request,
+    approval: required === request.approval.required ? request.approval : { ...request.approval, required },
+    decisions: [...request.decisions, decision],
+  };
   const count = approvals(withDecision).length;
-  if (count < request.approval.required) {
+  if (count < required) {
     return moved(
       withDecision,
-      event("request.approval_recorded", withDecision, actor.id, at, {
-        approvals: count,
-        required: request.approval.required,
-      }),
+      event("request.approval_recorded", withDecision, actor.id, at, { approvals: count, required }),
     );
   }
   const next: AccessRequest = { ...withDecision, state: "approved" };
@@ -297,7 +304,7 @@ export function approve(
     next,
     event("request.approved", next, actor.id, at, {
       approvers: approvals(next).map((d) => d.byUpn ?? d.byId),
-      required: request.approval.required,
+      required,
     }),
   );
 }

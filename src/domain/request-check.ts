@@ -1,7 +1,8 @@
 /**
  * Checks before anyone is asked (issue 3): the VMs are JIT-configured, every port is in their
  * policy, the duration fits every limit, the reason is there when the rules want one, the typed
- * address passes address.ts, someone other than the requester can approve, and the user has no
+ * address passes address.ts, enough people other than the requester can approve (N is never
+ * lowered to fit), and the user has no
  * other open request for the same VM+port. Pure: the app resolves names to VMs and reads the
  * rules and the user's open requests, then asks here.
  */
@@ -60,6 +61,8 @@ export interface CheckProblem {
     | "reason_required"
     | "source_refused"
     | "no_approver"
+    /** The rules need more approvals than there are approvers other than the requester. */
+    | "too_few_approvers"
     | "already_open";
   readonly message: string;
   /** For already_open: the request that holds the VM+port. */
@@ -116,7 +119,12 @@ export function checkRequest(input: CheckInput): CheckResult {
     input.requester,
     input.rules,
   );
-  if (!approval.ok) problems.push({ code: "no_approver", message: approval.message });
+  if (!approval.ok) {
+    problems.push({
+      code: approval.code === "too_few_approvers" ? "too_few_approvers" : "no_approver",
+      message: approval.message,
+    });
+  }
 
   // The tightest limit wins and is named, so the user knows whom to ask for more.
   const limits: { ms: number; because: string }[] = [
