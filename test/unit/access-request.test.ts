@@ -170,6 +170,16 @@ describe("approving", () => {
     expect(!late.ok && late.error.code).toBe("already_decided");
   });
 
+  it("rules now need more approvals than the request stored → N goes up at the click, never down", () => {
+    const first = ok(approve(pending(), alice, at(5), { currentRequired: 2 }));
+    expect(first).toMatchObject({ state: "pending", approval: { required: 2 } });
+    expect(ok(approve(first, bob, at(6), { currentRequired: 1 })).state).toBe("approved");
+    const stricter = pending({
+      approval: { approvers: ["alice@contoso.com", "bob@contoso.com"], required: 2 },
+    });
+    expect(ok(approve(stricter, alice, at(5), { currentRequired: 1 })).state).toBe("pending");
+  });
+
   it("deny, cancel and revoke keep the ender's UPN and name beside the id", () => {
     expect(ok(deny(pending(), bob, at(3), "no"))).toMatchObject({
       endedBy: "id-bob",
