@@ -14,7 +14,7 @@ import {
 import { checkBreakGlass } from "../domain/break-glass.ts";
 import type { BreakGlassCommand } from "../domain/commands.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
-import { breakGlassSettings, resolveApprovalPolicy } from "../domain/rules.ts";
+import { breakGlassSettings, eligibleApprovers } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import {
   approvalMessage,
@@ -285,12 +285,12 @@ function reviewersFor(ctx: AppContext, vm: VmWithJit, user: ChatUser): readonly 
     resourceGroup: vm.ref.resourceGroup,
     tags: vm.tags,
   };
-  const resolved = resolveApprovalPolicy(
+  // One review is owed, not N approvals: everyone eligible reviews, even where N could not be met.
+  return eligibleApprovers(
     [subject],
     { id: user.id, ...(user.upn ? { upn: user.upn } : {}) },
     ctx.settings.rules,
   );
-  return resolved.ok ? resolved.policy.approvers : [];
 }
 
 function targetsText(request: AccessRequest): string {

@@ -6,7 +6,7 @@
 import { type Actor, approve, deny, type Transition } from "../domain/access-request.ts";
 import { utcText } from "../domain/duration.ts";
 import { ErrorCode } from "../domain/errors.ts";
-import { resolveApprovalPolicy } from "../domain/rules.ts";
+import { eligibleApprovers, requiredApprovalsFor } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
@@ -36,9 +36,8 @@ export async function decide(
     if (!stored) return { outcome: "refused", message: `I have no request ${requestId}.` };
     const { request } = stored.data;
 
-    const currentApprovers =
-      request.state === "pending" ? await approversNow(ctx, request.targets, request.requester) : undefined;
-    const options = currentApprovers === undefined ? {} : { currentApprovers };
+    const options =
+      request.state === "pending" ? await approvalNow(ctx, request.targets, request.requester) : {};
     const now = ctx.clock.now();
     const moved: Transition =
       kind === "approve"
@@ -113,29 +112,32 @@ function summary(record: RequestRecord, requesterTold: boolean): string {
 }
 
 /**
- * Who may approve now, from the VMs' current tags and the rules: a tag edited after the card was
- * sent counts at click time. A VM that is gone leaves nobody able to approve it.
+ * Who may approve now and how many must, from the VMs' current tags and the rules: a tag edited
+ * after the card was sent counts at click time, and N is never below what the rules say now.
+ * A VM that is gone leaves nobody able to approve it.
  */
-async function approversNow(
+async function approvalNow(
   ctx: AppContext,
   targets: RequestRecord["request"]["targets"],
   requester: RequestRecord["request"]["requester"],
-): Promise<readonly string[]> {
+): Promise<{ readonly currentApprovers: readonly string[]; readonly currentRequired?: number }> {
   const all = await ctx.gateway.listVms();
   const vms = targets.map((target) =>
     all.find((vm) => vm.ref.id.toLowerCase() === target.vmId.toLowerCase()),
   );
-  if (vms.some((vm) => vm === undefined)) return [];
+  if (vms.some((vm) => vm === undefined)) return { currentApprovers: [] };
   const subjects = (vms as VmWithJit[]).map((vm) => ({
     vmName: vm.ref.name,
     subscriptionId: vm.ref.subscriptionId,
     resourceGroup: vm.ref.resourceGroup,
     tags: vm.tags,
   }));
-  const resolved = resolveApprovalPolicy(
-    subjects,
-    { id: requester.id, ...(requester.upn ? { upn: requester.upn } : {}) },
-    ctx.settings.rules,
-  );
-  return resolved.ok ? resolved.policy.approvers : [];
+  return {
+    currentApprovers: eligibleApprovers(
+      subjects,
+      { id: requester.id, ...(requester.upn ? { upn: requester.upn } : {}) },
+      ctx.settings.rules,
+    ),
+    currentRequired: requiredApprovalsFor(subjects, ctx.settings.rules),
+  };
 }

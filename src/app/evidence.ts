@@ -3,8 +3,15 @@
  * verifiably closed — and every break-glass with its review, flagged ones first. `audit [vm] [7d]`
  * in chat, and the weekly digest to the security channel.
  */
-import { type AccessRequest, FINAL_STATES, OPEN_STATES } from "../domain/access-request.ts";
+import {
+  type AccessRequest,
+  deciderOf,
+  FINAL_STATES,
+  OPEN_STATES,
+  reviewerOf,
+} from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
+import { personName } from "../domain/person.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import type { RequestRecord } from "./request-record.ts";
@@ -84,13 +91,15 @@ export function evidenceText(
 function line(record: RequestRecord): string {
   const { request } = record;
   const what = request.targets.map((target) => `${target.vmName}:${target.ports.join(",")}`).join(" ");
-  const approvers = request.decisions.filter((d) => d.kind === "approve").map((d) => d.byUpn ?? d.byId);
+  const approvers = request.decisions
+    .filter((d) => d.kind === "approve")
+    .map((d) => personName(deciderOf(d)));
   const denied = request.decisions.find((d) => d.kind === "deny");
   const who =
     request.kind === "break_glass"
       ? `BREAK-GLASS ${request.incident ?? ""}, review ${reviewText(request)}`
       : denied
-        ? `denied by ${denied.byUpn ?? denied.byId}: ${denied.reason ?? ""}`
+        ? `denied by ${personName(deciderOf(denied))}: ${denied.reason ?? ""}`
         : approvers.length > 0
           ? `approved by ${approvers.join(", ")}`
           : "no decision";
@@ -110,8 +119,8 @@ function line(record: RequestRecord): string {
 function reviewText(request: AccessRequest): string {
   const review = request.review;
   if (!review) return "none";
-  const by = review.byUpn ?? review.byName ?? review.byId;
-  return `${review.state}${by ? ` by ${by}` : ""}${review.note ? `: ${review.note}` : ""}`;
+  const by = reviewerOf(review);
+  return `${review.state}${by ? ` by ${personName(by)}` : ""}${review.note ? `: ${review.note}` : ""}`;
 }
 
 async function recent(ctx: AppContext, sinceMs: number, vm?: string): Promise<RequestRecord[]> {

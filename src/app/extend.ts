@@ -6,11 +6,11 @@
  * moment of that initiate. Should R-17 end first (done, expiry), R-18 is withdrawn with it.
  * Either way the new end stays within the JIT rule's maximum from now, the rules' cap and 24 h.
  */
-import { createExtension, supersede } from "../domain/access-request.ts";
+import { type AccessRequest, createExtension, supersede } from "../domain/access-request.ts";
 import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
 import { justificationFor } from "../domain/justification.ts";
 import { AZURE_MAX_DURATION_MS } from "../domain/request-check.ts";
-import { resolveApprovalPolicy } from "../domain/rules.ts";
+import { type ApprovalSubject, resolveApprovalPolicy } from "../domain/rules.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
@@ -40,6 +40,7 @@ export async function extendAccess(
   const newEnd = new Date(end.getTime() + extraMs);
   const vms = await ctx.gateway.listVms();
   let limit = AZURE_MAX_DURATION_MS;
+  const subjects: ApprovalSubject[] = [];
   for (const target of request.targets) {
     const vm = vms.find((candidate) => candidate.ref.id.toLowerCase() === target.vmId.toLowerCase());
     if (vm?.jit.kind !== "configured")
@@ -53,6 +54,7 @@ export async function extendAccess(
       resourceGroup: vm.ref.resourceGroup,
       tags: vm.tags,
     };
+    subjects.push(subject);
     const policy = resolveApprovalPolicy(
       [subject],
       { id: user.id, ...(user.upn ? { upn: user.upn } : {}) },
@@ -66,7 +68,18 @@ export async function extendAccess(
 
   const approvedUntil = Date.parse(request.grant.initiatedAt) + request.durationMs;
   if (newEnd.getTime() <= approvedUntil) return extendNow(ctx, stored, user, newEnd);
-  return askForMore(ctx, stored, user, newEnd, limit);
+  // Beyond what was approved: asked of the approvers as the rules stand now, N never lowered.
+  const approval = resolveApprovalPolicy(
+    subjects,
+    { id: user.id, ...(user.upn ? { upn: user.upn } : {}) },
+    ctx.settings.rules,
+  );
+  if (!approval.ok)
+    return `Extending ${request.id} to ${utcText(newEnd)} goes beyond what was approved and needs approval again, which cannot be asked: ${approval.message}`;
+  return askForMore(ctx, stored, user, newEnd, limit, {
+    approvers: approval.policy.approvers,
+    required: approval.policy.requiredApprovals,
+  });
 }
 
 async function extendNow(
@@ -98,15 +111,12 @@ async function askForMore(
   user: ChatUser,
   newEnd: Date,
   maxDurationMs: number,
+  approval: AccessRequest["approval"],
 ): Promise<string> {
   const { request: original } = stored.data;
   const now = ctx.clock.now();
   const id = await ctx.store.requests.nextRequestId();
-  const { request, event } = createExtension(
-    original,
-    { id, until: newEnd, approval: original.approval },
-    now,
-  );
+  const { request, event } = createExtension(original, { id, until: newEnd, approval }, now);
   // The card is about the extension as asked now: its own risk flags (time of asking), its own limit.
   // Admission refuses a second extension of the same window (admission.ts).
   const admitted = await insertRecord(ctx, request, event, {

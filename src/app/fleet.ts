@@ -1,6 +1,9 @@
-/** Read-only use cases: what VMs exist, and what a VM's JIT policy says right now. */
+/** Read-only use cases: what VMs exist, and what a VM's JIT policy and approval rules say right now. */
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import { personName } from "../domain/person.ts";
+import { type ApprovalFacts, approvalFacts } from "../domain/rules.ts";
 import type { JitRequestPort, PortRule, VmWithJit } from "../domain/vm.ts";
+import type { AppContext } from "./context.ts";
 import type { Clock, JitGateway } from "./ports.ts";
 
 export async function listVms(gateway: JitGateway): Promise<readonly VmWithJit[]> {
@@ -85,4 +88,32 @@ export async function showPolicy(gateway: JitGateway, clock: Clock, name: string
       })),
   );
   return { vm, rules: fresh.rules, openGrants, policyName: fresh.policyName, location: fresh.location };
+}
+
+/** `policy <vm>`'s approval part: the rules' facts, with each approver named as people read them. */
+export interface PolicyApproval {
+  readonly facts: ApprovalFacts;
+  /** In the facts' order: the UPN, or for an object id the UPN it signed in with here, when known. */
+  readonly approvers: readonly { readonly name: string; readonly from: readonly string[] }[];
+}
+
+export async function approvalForPolicy(ctx: AppContext, vm: VmWithJit): Promise<PolicyApproval> {
+  const facts = approvalFacts(
+    {
+      vmName: vm.ref.name,
+      subscriptionId: vm.ref.subscriptionId,
+      resourceGroup: vm.ref.resourceGroup,
+      tags: vm.tags,
+    },
+    ctx.settings.rules,
+  );
+  const approvers = await Promise.all(
+    facts.approvers.map(async ({ principal, from }) => {
+      if (principal.includes("@")) return { name: personName({ upn: principal }), from };
+      // An object id: the UPN the conversation store learnt when that person last talked to the bot.
+      const known = await ctx.store.conversations.get(`user:${principal}`);
+      return { name: personName({ id: principal, upn: known?.userPrincipalName }), from };
+    }),
+  );
+  return { facts, approvers };
 }

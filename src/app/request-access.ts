@@ -100,7 +100,6 @@ export async function requestAccess(
       approval: {
         approvers: plan.approval.approvers,
         required: plan.approval.requiredApprovals,
-        ...(plan.approval.note === undefined ? {} : { note: plan.approval.note }),
       },
       ...(startAt === undefined ? {} : { startAt: startAt.toISOString() }),
       decideBy: timesOutAt.toISOString(),

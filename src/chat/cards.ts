@@ -21,12 +21,15 @@ import {
   type AccessRequest,
   approvals,
   type Decision,
+  deciderOf,
+  endedByPerson,
   isOpen,
   type Review,
-  SYSTEM_ACTOR,
+  reviewerOf,
   withdrawalReason,
 } from "../domain/access-request.ts";
 import { formatDuration } from "../domain/duration.ts";
+import { personName, samePerson } from "../domain/person.ts";
 
 export const CARD_VERBS = {
   approve: "portcullis.approve",
@@ -213,10 +216,8 @@ function reviewText(review: Review): Outcome {
   }
 }
 
-/** "Alice Owner (alice@contoso.com)", or whichever of the two is known, else the object id. */
 function reviewer(review: Review): string {
-  if (review.byName !== undefined && review.byUpn !== undefined) return `${review.byName} (${review.byUpn})`;
-  return review.byName ?? review.byUpn ?? review.byId ?? "an approver";
+  return personName(reviewerOf(review), "an approver");
 }
 
 function textOr(value: string | undefined, missing: string): { text: string; missing: boolean } {
@@ -400,7 +401,7 @@ function outcome(request: AccessRequest): Outcome {
         };
       }
       return {
-        headline: `Revoked — closed early by ${actorName(request, request.endedBy)}${endedAt}`,
+        headline: `Revoked — closed early by ${enderName(request)}${endedAt}`,
         detail: approvedBy,
         style: "emphasis",
       };
@@ -455,16 +456,15 @@ function portList(ports: readonly number[]): string {
 }
 
 function byAt(decision: Decision): string {
-  return `${decision.byUpn ?? decision.byName ?? decision.byId} at ${utc(decision.at)}`;
+  return `${personName(deciderOf(decision))} at ${utc(decision.at)}`;
 }
 
-/** endedBy is an actor id: name it when the request knows who that is. */
-function actorName(request: AccessRequest, id: string | undefined): string {
-  if (id === undefined) return "someone";
-  if (id === SYSTEM_ACTOR) return "Portcullis";
-  if (id === request.requester.id) return `the requester (${request.requester.name})`;
-  const decision = request.decisions.find((d) => d.byId === id);
-  return decision ? (decision.byUpn ?? decision.byName ?? id) : id;
+/** Who closed it: the requester by role and name, anyone else (or the bot) by personName. */
+function enderName(request: AccessRequest): string {
+  const ender = endedByPerson(request);
+  if (ender?.id !== undefined && samePerson(ender, { id: request.requester.id }))
+    return `the requester (${request.requester.name})`;
+  return personName(ender);
 }
 
 /** "2026-11-23 14:05 UTC"; an unreadable instant is shown as it came. */

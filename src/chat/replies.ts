@@ -1,9 +1,10 @@
 /**
  * Chat replies as Markdown text, shared by every channel. Pure functions of the use cases' results.
  */
-import type { PolicyView } from "../app/fleet.ts";
+import type { PolicyApproval, PolicyView } from "../app/fleet.ts";
 import { COMMAND_HELP } from "../domain/commands.ts";
 import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
+import { howToAddApprovers } from "../domain/rules.ts";
 import type { PortRule, VmWithJit } from "../domain/vm.ts";
 
 export function helpText(): string {
@@ -36,7 +37,7 @@ export function vmsText(vms: readonly VmWithJit[]): string {
   return sections.join("\n\n");
 }
 
-export function policyText(view: PolicyView): string {
+export function policyText(view: PolicyView, approval: PolicyApproval): string {
   const { vm } = view;
   const header = `**${vm.ref.name}** — ${vm.ref.resourceGroup}, ${vm.location}, ${vm.osType}, ${vm.powerState}; policy \`${view.policyName}\``;
   const rules = view.rules.map((rule) => `- ${ruleText(rule)}`).join("\n");
@@ -49,11 +50,43 @@ export function policyText(view: PolicyView): string {
               `- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? ` — "${grant.justification}"` : ""}`,
           )
           .join("\n")}`;
-  const approvers = vm.tags["jit-approvers"];
-  const owners = approvers
-    ? `Approvers (tag \`jit-approvers\`): ${approvers}`
-    : "No `jit-approvers` tag on this VM.";
-  return [header, `**Rules (${view.rules.length})**\n${rules}`, open, owners].join("\n\n");
+  return [
+    header,
+    `**Rules (${view.rules.length})**\n${rules}`,
+    open,
+    approvalText(vm.ref.name, approval),
+  ].join("\n\n");
+}
+
+/** Who approves, how many must, whether a reason is needed — each with the tag or rule it comes from. */
+export function approvalText(vmName: string, approval: PolicyApproval): string {
+  const { facts } = approval;
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const lines = [
+    `**Approval**: ${plural(facts.requiredApprovals, "approval")} needed (${facts.requiredFrom}); nobody approves their own request.`,
+    facts.requireReason
+      ? `A reason is required (${facts.requireReasonFrom}): add \`because …\` to the request.`
+      : `No reason is required (${facts.requireReasonFrom}).`,
+  ];
+  lines.push(
+    approval.approvers.length === 0
+      ? `Nobody is listed to approve: the VM has no \`jit-approvers\` tag and the rules add no approvers.`
+      : `Approvers (${approval.approvers.length}):\n${approval.approvers.map((each) => `- ${each.name} — ${each.from.join(", ")}`).join("\n")}`,
+  );
+  if (facts.ignoredEntries.length > 0)
+    lines.push(
+      `Ignored in the \`jit-approvers\` tag (neither a UPN nor an object id): ${facts.ignoredEntries.join(", ")}.`,
+    );
+  if (facts.shortfall === "everyone") {
+    lines.push(
+      `⚠ ${plural(approval.approvers.length, "approver")} listed, ${plural(facts.requiredApprovals, "approval")} needed: every request for ${vmName} is refused until more approvers are added. ${howToAddApprovers([vmName])}`,
+    );
+  } else if (facts.shortfall === "approvers") {
+    lines.push(
+      `An approver who asks for ${vmName} themselves is refused: only ${facts.requiredApprovals - 1} other${facts.requiredApprovals - 1 === 1 ? "" : "s"} could approve, and ${plural(facts.requiredApprovals, "approval")} ${facts.requiredApprovals === 1 ? "is" : "are"} needed.`,
+    );
+  }
+  return lines.join("\n");
 }
 
 export function ruleText(rule: PortRule): string {

@@ -15,7 +15,10 @@
  * The request is JSON-safe (instants as ISO 8601 strings) because the store keeps it as JSON.
  */
 import { ErrorCode } from "./errors.ts";
+import { type PersonRef, personName, SYSTEM_ACTOR, samePerson } from "./person.ts";
 import type { OsType } from "./vm.ts";
+
+export { SYSTEM_ACTOR };
 
 export type RequestState =
   | "awaiting_source"
@@ -46,9 +49,6 @@ export const FINAL_STATES: readonly RequestState[] = [
   "timed_out",
   "failed",
 ];
-
-/** The actor id the bot writes for transitions nobody clicked (timers, Azure's answer). */
-export const SYSTEM_ACTOR = "portcullis";
 
 export interface Requester {
   /** Entra object id (`from.aadObjectId`). */
@@ -122,7 +122,11 @@ export interface AccessRequest {
   readonly failure?: { readonly code: string; readonly message: string };
   /** When the request reached a final state, and who moved it there. */
   readonly endedAt?: string;
+  /** Actor id; SYSTEM_ACTOR when nobody clicked. */
   readonly endedBy?: string;
+  /** The ender's UPN and display name, so nobody reads an object id (absent in older records: see endedByPerson). */
+  readonly endedByUpn?: string;
+  readonly endedByName?: string;
   /** "break_glass": on-call access granted at once, with a review owed afterwards (break-glass.ts). */
   readonly kind?: "normal" | "break_glass";
   /** Break-glass only: the incident reference, e.g. "INC-9". */
@@ -285,6 +289,11 @@ export interface DecisionOptions {
    * sent). When given, this list decides who may click, not the one stored with the request.
    */
   readonly currentApprovers?: readonly string[];
+  /**
+   * N as the rules say at click time. A request stored with a lower N (rules tightened since, or
+   * written by a version that lowered N to fit) needs this many: N only ever goes up here.
+   */
+  readonly currentRequired?: number;
 }
 
 /** One approval. N approvals → approved; a non-pending request answers who decided first. */
@@ -296,9 +305,10 @@ export function approve(
 ): Transition {
   const refused = refuseDecision(request, actor, options);
   if (refused) return refused;
+  const required = Math.max(request.approval.required, options.currentRequired ?? 0);
   const earlier = request.decisions.find((decision) => sameActor(decision, actor));
   if (earlier) {
-    const missing = request.approval.required - approvals(request).length;
+    const missing = required - approvals(request).length;
     return refuse(
       request,
       ErrorCode.AlreadyVoted,
@@ -306,15 +316,16 @@ export function approve(
     );
   }
   const decision: Decision = { ...decidedBy(actor), kind: "approve", at: at.toISOString() };
-  const withDecision: AccessRequest = { ...request, decisions: [...request.decisions, decision] };
+  const withDecision: AccessRequest = {
+    ...request,
+    approval: required === request.approval.required ? request.approval : { ...request.approval, required },
+    decisions: [...request.decisions, decision],
+  };
   const count = approvals(withDecision).length;
-  if (count < request.approval.required) {
+  if (count < required) {
     return moved(
       withDecision,
-      event("request.approval_recorded", withDecision, actor.id, at, {
-        approvals: count,
-        required: request.approval.required,
-      }),
+      event("request.approval_recorded", withDecision, actor.id, at, { approvals: count, required }),
     );
   }
   // A future window is approved ahead: it waits, withdrawable, until the grant timer opens it.
@@ -324,7 +335,7 @@ export function approve(
     next,
     event("request.approved", next, actor.id, at, {
       approvers: approvals(next).map((d) => d.byUpn ?? d.byId),
-      required: request.approval.required,
+      required,
       ...(future ? { startAt: request.startAt } : {}),
     }),
   );
@@ -377,7 +388,7 @@ export function deny(
     state: "denied",
     decisions: [...request.decisions, decision],
     endedAt: at.toISOString(),
-    endedBy: actor.id,
+    ...endedBy(actor),
   };
   return moved(next, event("request.denied", next, actor.id, at, { reason: trimmed }));
 }
@@ -584,7 +595,7 @@ export function cancel(request: AccessRequest, actor: Actor, at: Date): Transiti
     ...request,
     state: "cancelled",
     endedAt: at.toISOString(),
-    endedBy: actor.id,
+    ...endedBy(actor),
   };
   return moved(next, event("request.cancelled", next, actor.id, at, { from: request.state }));
 }
@@ -649,7 +660,12 @@ export function revoke(
       `Only ${request.requester.name} or an approver of ${request.id} can close it.`,
     );
   }
-  const next: AccessRequest = { ...request, state: "revoked", endedAt: at.toISOString(), endedBy: actor.id };
+  const next: AccessRequest = {
+    ...request,
+    state: "revoked",
+    endedAt: at.toISOString(),
+    ...endedBy(actor),
+  };
   return moved(
     next,
     event("request.revoked", next, actor.id, at, {
@@ -768,7 +784,7 @@ function review(
       ok: false,
       error: {
         code: ErrorCode.AlreadyDecided,
-        message: `${request.id} was already ${current.state} by ${current.byUpn ?? current.byName ?? current.byId ?? "an approver"}${current.at ? ` at ${clockTime(current.at)}` : ""}.`,
+        message: `${request.id} was already ${current.state} by ${personName(reviewerOf(current), "an approver")}${current.at ? ` at ${clockTime(current.at)}` : ""}.`,
         state: request.state,
       },
     };
@@ -813,6 +829,37 @@ function review(
 
 // ------------------------------------------------------------------ reading a request
 
+/** Who decided, for personName. */
+export function deciderOf(decision: Decision): PersonRef {
+  return { id: decision.byId, upn: decision.byUpn, name: decision.byName };
+}
+
+/** Who reviewed a break-glass grant, for personName; undefined while nobody has. */
+export function reviewerOf(review: Review): PersonRef | undefined {
+  if (review.byId === undefined && review.byUpn === undefined && review.byName === undefined)
+    return undefined;
+  return { id: review.byId, upn: review.byUpn, name: review.byName };
+}
+
+/**
+ * Who ended the request, for personName. Records written before the ender's name was kept carry
+ * only an id: the requester, a decider or the reviewer with that id names them.
+ */
+export function endedByPerson(request: AccessRequest): PersonRef | undefined {
+  if (request.endedBy === undefined) return undefined;
+  const recorded: PersonRef = { id: request.endedBy, upn: request.endedByUpn, name: request.endedByName };
+  if (request.endedBy === SYSTEM_ACTOR || recorded.upn !== undefined || recorded.name !== undefined)
+    return recorded;
+  const known: PersonRef[] = [
+    request.requester,
+    ...request.decisions.map(deciderOf),
+    ...(request.review ? [reviewerOf(request.review) ?? {}] : []),
+  ];
+  return (
+    known.find((person) => person.id !== undefined && samePerson(person, { id: request.endedBy })) ?? recorded
+  );
+}
+
 export function isOpen(request: AccessRequest): boolean {
   return OPEN_STATES.includes(request.state);
 }
@@ -827,7 +874,7 @@ export function endTimeFor(request: AccessRequest, at: Date): Date {
 }
 
 /**
- * "already approved by bob@contoso.com at 14:05 UTC" — the sentence every late click gets.
+ * "already approved by Bob Owner (bob@contoso.com) at 14:05 UTC" — the sentence every late click gets.
  * Times are UTC because the clicker's zone is not known here; the card shows local time.
  */
 export function describeOutcome(request: AccessRequest): string {
@@ -983,7 +1030,15 @@ function decidedBy(actor: Actor): Pick<Decision, "byId" | "byUpn" | "byName"> {
 }
 
 function who(decision: Decision): string {
-  return decision.byUpn ?? decision.byName ?? decision.byId;
+  return personName(deciderOf(decision));
+}
+
+function endedBy(actor: Actor): Pick<AccessRequest, "endedBy" | "endedByUpn" | "endedByName"> {
+  return {
+    endedBy: actor.id,
+    ...(actor.upn === undefined ? {} : { endedByUpn: actor.upn.toLowerCase() }),
+    ...(actor.name === undefined ? {} : { endedByName: actor.name }),
+  };
 }
 
 function listApprovers(approvers: readonly string[]): string {

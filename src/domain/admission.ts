@@ -16,7 +16,7 @@
  */
 import { type AccessRequest, isOpen, type RequestState } from "./access-request.ts";
 import { utcText } from "./duration.ts";
-import { samePerson } from "./principal.ts";
+import { samePerson } from "./person.ts";
 
 export const DAY_MS = 24 * 60 * 60_000;
 

@@ -3,7 +3,8 @@
  * that ties Azure's request history back to ours. The request id leads the justification so a
  * retried initiate can be recognised in the policy's `requests` (and is never the part cut off).
  */
-import { type AccessRequest, approvals } from "./access-request.ts";
+import { type AccessRequest, approvals, deciderOf } from "./access-request.ts";
+import { personName } from "./person.ts";
 
 /**
  * The REST spec (Microsoft.Security 2020-01-01, JitNetworkAccessPolicyInitiateRequest) sets no
@@ -14,12 +15,10 @@ export const MAX_JUSTIFICATION_LENGTH = 1000;
 
 const PREFIX = "Portcullis";
 
-/** "Portcullis R-17 | requested by Sam Engineer (sam@contoso.com) | approved by alice@contoso.com | reason: INC-4211". */
+/** "Portcullis R-17 | requested by Sam Engineer (sam@contoso.com) | approved by Alice Owner (alice@contoso.com) | reason: INC-4211". */
 export function justificationFor(request: AccessRequest): string {
-  const requester = request.requester.upn
-    ? `${request.requester.name} (${request.requester.upn})`
-    : `${request.requester.name} (${request.requester.id})`;
-  const approvers = approvals(request).map((decision) => decision.byUpn ?? decision.byId);
+  const requester = personName(request.requester);
+  const approvers = approvals(request).map((decision) => personName(deciderOf(decision)));
   const head = [
     `${PREFIX} ${request.id}`,
     `requested by ${requester}`,

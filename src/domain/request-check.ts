@@ -1,9 +1,10 @@
 /**
  * Checks before anyone is asked (issue 3): the VMs are JIT-configured, every port is in their
  * policy, the duration fits every limit, the reason is there when the rules want one, the typed
- * address passes address.ts, and someone other than the requester can approve. Pure: the app
- * resolves names to VMs and reads the rules, then asks here. Rules that span requests (one holder
- * per VM+port, one open request per person) are admission.ts's, checked by the store at insert.
+ * address passes address.ts, and enough people other than the requester can approve (N is never
+ * lowered to fit). Pure: the app resolves names to VMs and reads the rules, then asks here. Rules
+ * that span requests (one holder per VM+port, one open request per person) are admission.ts's,
+ * checked by the store at insert.
  */
 import type { RequestSource, Target } from "./access-request.ts";
 import { type AddressCheckOptions, checkSourceAgainstRule, type SourcePrefix } from "./address.ts";
@@ -57,7 +58,9 @@ export interface CheckProblem {
     | "duration_too_short"
     | "reason_required"
     | "source_refused"
-    | "no_approver";
+    | "no_approver"
+    /** The rules need more approvals than there are approvers other than the requester. */
+    | "too_few_approvers";
   readonly message: string;
 }
 
@@ -111,7 +114,12 @@ export function checkRequest(input: CheckInput): CheckResult {
     input.requester,
     input.rules,
   );
-  if (!approval.ok) problems.push({ code: "no_approver", message: approval.message });
+  if (!approval.ok) {
+    problems.push({
+      code: approval.code === "too_few_approvers" ? "too_few_approvers" : "no_approver",
+      message: approval.message,
+    });
+  }
 
   // The tightest limit wins and is named, so the user knows whom to ask for more.
   const limits: { ms: number; because: string }[] = [

@@ -141,22 +141,27 @@ export interface RequesterIdentity {
 export interface ApprovalPolicy {
   /** Who may approve, lower-cased, the requester removed. */
   readonly approvers: readonly string[];
-  /** N, already capped to the approvers left once the requester is removed. */
+  /** N as the rules set it: never lowered (a request that cannot reach it is refused instead). */
   readonly requiredApprovals: number;
-  /** N as the rules set it, before the cap. */
-  readonly configuredApprovals: number;
   readonly requireReason: boolean;
   readonly maxDurationMs: number;
   readonly approvalTimeoutMs: number;
-  /** Said to the requester and on the card when N had to be lowered. */
-  readonly note?: string;
   /** Tag entries that are neither a UPN nor an object id; the app logs them. */
   readonly ignoredEntries: readonly string[];
 }
 
+export type ApprovalPolicyProblem =
+  | "no_vm"
+  /** Nobody but (at most) the requester is listed. */
+  | "no_approvers"
+  /** Several VMs and nobody approves all of them. */
+  | "no_shared_approver"
+  /** Fewer approvers than N once the requester is removed. */
+  | "too_few_approvers";
+
 export type ApprovalPolicyResult =
   | { readonly ok: true; readonly policy: ApprovalPolicy }
-  | { readonly ok: false; readonly message: string };
+  | { readonly ok: false; readonly code: ApprovalPolicyProblem; readonly message: string };
 
 /** The jit-approvers tag: UPNs or object ids separated by ";" or ",". */
 export function approversFromTags(tags: Readonly<Record<string, string>>): {
@@ -174,8 +179,14 @@ export function approversFromTags(tags: Readonly<Record<string, string>>): {
   };
 }
 
-/** The scopes matching a VM, least specific first; file order breaks ties. */
-function matchingSettings(subject: ApprovalSubject, rules: ApprovalRules): readonly Settings[] {
+/** One layer of settings and where it comes from, for sentences ("the rules for resource group rg-data"). */
+interface Layer {
+  readonly label: string;
+  readonly settings: Settings;
+}
+
+/** The defaults, then the scopes matching a VM, least specific first; file order breaks ties. */
+function matchingLayers(subject: ApprovalSubject, rules: ApprovalRules): readonly Layer[] {
   const subscription = subject.subscriptionId.toLowerCase();
   const resourceGroup = subject.resourceGroup.toLowerCase();
   const matching = rules.scopes
@@ -186,8 +197,18 @@ function matchingSettings(subject: ApprovalSubject, rules: ApprovalRules): reado
         (scope.resourceGroup === undefined || scope.resourceGroup === resourceGroup),
     )
     .sort((a, b) => specificity(a.scope) - specificity(b.scope) || a.order - b.order)
-    .map(({ scope }) => scope);
-  return [rules.defaults, ...matching];
+    .map(({ scope }) => ({
+      label:
+        scope.resourceGroup !== undefined
+          ? `the rules for resource group ${scope.resourceGroup}`
+          : `the rules for subscription ${scope.subscription ?? ""}`,
+      settings: scope,
+    }));
+  return [{ label: "the rules' defaults", settings: rules.defaults }, ...matching];
+}
+
+function matchingSettings(subject: ApprovalSubject, rules: ApprovalRules): readonly Settings[] {
+  return matchingLayers(subject, rules).map((layer) => layer.settings);
 }
 
 function specificity(scope: {
@@ -197,41 +218,111 @@ function specificity(scope: {
   return (scope.subscription === undefined ? 0 : 1) + (scope.resourceGroup === undefined ? 0 : 2);
 }
 
-function settingFor<K extends keyof Settings>(layers: readonly Settings[], key: K): Settings[K] | undefined {
-  let value: Settings[K] | undefined;
-  for (const layer of layers) if (layer[key] !== undefined) value = layer[key];
-  return value;
+/** The most specific layer's value, and which layer set it. */
+function settingFrom<K extends keyof Settings>(
+  layers: readonly Layer[],
+  key: K,
+): { readonly value: Settings[K]; readonly from: string } | undefined {
+  let found: { value: Settings[K]; from: string } | undefined;
+  for (const layer of layers)
+    if (layer.settings[key] !== undefined) found = { value: layer.settings[key], from: layer.label };
+  return found;
 }
+
+const TAG_SOURCE = `the VM's \`${APPROVERS_TAG}\` tag`;
+const BUILT_IN = "the built-in default";
 
 interface VmApproval {
   readonly vmName: string;
   readonly approvers: readonly string[];
+  /** Where each approver is listed: the tag and/or rule layers. */
+  readonly approverSources: ReadonlyMap<string, readonly string[]>;
   readonly required: number;
+  readonly requiredFrom: string;
   readonly requireReason: boolean;
+  readonly requireReasonFrom: string;
   readonly maxDurationMs: number;
   readonly approvalTimeoutMs: number;
   readonly ignored: readonly string[];
 }
 
 function resolveOne(subject: ApprovalSubject, rules: ApprovalRules): VmApproval {
-  const layers = matchingSettings(subject, rules);
+  const layers = matchingLayers(subject, rules);
   const fromTag = approversFromTags(subject.tags);
+  const sources = new Map<string, string[]>();
+  const add = (principal: string, source: string): void => {
+    const known = sources.get(principal) ?? [];
+    if (!known.includes(source)) known.push(source);
+    sources.set(principal, known);
+  };
+  for (const principal of fromTag.approvers) add(principal, TAG_SOURCE);
+  for (const layer of layers)
+    for (const principal of layer.settings.approvers ?? []) add(principal, layer.label);
+  const required = settingFrom(layers, "requiredApprovals");
+  const requireReason = settingFrom(layers, "requireReason");
   return {
     vmName: subject.vmName,
-    approvers: dedupe([...fromTag.approvers, ...layers.flatMap((layer) => layer.approvers ?? [])]),
-    required: settingFor(layers, "requiredApprovals") ?? BUILT_IN_DEFAULTS.requiredApprovals,
-    requireReason: settingFor(layers, "requireReason") ?? BUILT_IN_DEFAULTS.requireReason,
-    maxDurationMs: settingFor(layers, "maxDuration") ?? BUILT_IN_DEFAULTS.maxDurationMs,
-    approvalTimeoutMs: settingFor(layers, "approvalTimeout") ?? BUILT_IN_DEFAULTS.approvalTimeoutMs,
+    approvers: [...sources.keys()],
+    approverSources: sources,
+    required: required?.value ?? BUILT_IN_DEFAULTS.requiredApprovals,
+    requiredFrom: required?.from ?? BUILT_IN,
+    requireReason: requireReason?.value ?? BUILT_IN_DEFAULTS.requireReason,
+    requireReasonFrom: requireReason?.from ?? BUILT_IN,
+    maxDurationMs: settingFrom(layers, "maxDuration")?.value ?? BUILT_IN_DEFAULTS.maxDurationMs,
+    approvalTimeoutMs: settingFrom(layers, "approvalTimeout")?.value ?? BUILT_IN_DEFAULTS.approvalTimeoutMs,
     ignored: fromTag.ignored,
   };
+}
+
+/** Who can raise the number of approvers; said wherever the rules cannot be met. */
+export function howToAddApprovers(vmNames: readonly string[]): string {
+  const which = vmNames.length === 1 ? `${vmNames[0] ?? ""}'s` : "each VM's";
+  return `To fix it, a VM owner adds approvers to ${which} \`${APPROVERS_TAG}\` tag (UPNs separated by ;), or a Portcullis admin (ADMINS) adds approvers for it in the approval rules file (RULES_FILE).`;
+}
+
+function requesterMatcher(requester: RequesterIdentity): (approver: string) => boolean {
+  return (approver) =>
+    approver === requester.id.toLowerCase() ||
+    (requester.upn !== undefined && approver === requester.upn.toLowerCase());
+}
+
+/** Those listed for every one of the VMs, in the first VM's order. */
+function sharedApprovers(perVm: readonly VmApproval[]): readonly string[] {
+  const [first, ...others] = perVm;
+  if (first === undefined) return [];
+  return first.approvers.filter((approver) => others.every((vm) => vm.approvers.includes(approver)));
+}
+
+/**
+ * Who may approve (or review) a request for these VMs right now, the requester removed, whether
+ * or not they are enough for N. For the execute-time re-check of a click and for break-glass
+ * reviews, which need one reviewer, not N.
+ */
+export function eligibleApprovers(
+  subjects: readonly ApprovalSubject[],
+  requester: RequesterIdentity,
+  rules: ApprovalRules,
+): readonly string[] {
+  const isRequester = requesterMatcher(requester);
+  return sharedApprovers(subjects.map((subject) => resolveOne(subject, rules))).filter(
+    (approver) => !isRequester(approver),
+  );
+}
+
+/** N for these VMs as the rules set it now: the largest any of them needs. */
+export function requiredApprovalsFor(subjects: readonly ApprovalSubject[], rules: ApprovalRules): number {
+  return Math.max(
+    BUILT_IN_DEFAULTS.requiredApprovals,
+    ...subjects.map((subject) => resolveOne(subject, rules).required),
+  );
 }
 
 /**
  * Who must approve a request for these VMs. With several VMs, one approval must count for all
  * of them, so the approvers are those listed for *every* VM and N is the largest N; when no one
  * is, the answer says to ask separately. The requester never approves their own request: they
- * are removed, and N is lowered to the approvers left (said in `note`); nobody left → refused.
+ * are removed, and when fewer than N are left the request is refused, saying who can fix it —
+ * N is never lowered to fit.
  */
 export function resolveApprovalPolicy(
   subjects: readonly ApprovalSubject[],
@@ -239,52 +330,106 @@ export function resolveApprovalPolicy(
   rules: ApprovalRules,
 ): ApprovalPolicyResult {
   const perVm = subjects.map((subject) => resolveOne(subject, rules));
-  const [first, ...others] = perVm;
-  if (first === undefined) return { ok: false, message: "There is no VM to approve access to." };
+  if (perVm.length === 0)
+    return { ok: false, code: "no_vm", message: "There is no VM to approve access to." };
 
-  const shared = first.approvers.filter((approver) => others.every((vm) => vm.approvers.includes(approver)));
-  const names = perVm.map((vm) => vm.vmName).join(", ");
+  const shared = sharedApprovers(perVm);
+  const vmNames = perVm.map((vm) => vm.vmName);
+  const names = vmNames.join(", ");
   if (perVm.some((vm) => vm.approvers.length === 0)) {
     const bare = perVm.filter((vm) => vm.approvers.length === 0).map((vm) => vm.vmName);
     return {
       ok: false,
+      code: "no_approvers",
       message: `Nobody is listed to approve access to ${bare.join(", ")}. An owner can add a \`${APPROVERS_TAG}\` tag to the VM (UPNs separated by ;), or an admin can add approvers in the rules file.`,
     };
   }
   if (shared.length === 0) {
     return {
       ok: false,
+      code: "no_shared_approver",
       message: `No one approves all of ${names} (${perVm.map((vm) => `${vm.vmName}: ${vm.approvers.join(", ")}`).join("; ")}); ask for them in separate requests.`,
     };
   }
 
-  const isRequester = (approver: string): boolean =>
-    approver === requester.id.toLowerCase() ||
-    (requester.upn !== undefined && approver === requester.upn.toLowerCase());
+  const isRequester = requesterMatcher(requester);
   const approvers = shared.filter((approver) => !isRequester(approver));
-  const configured = Math.max(...perVm.map((vm) => vm.required));
-  const common = {
-    configuredApprovals: configured,
-    requireReason: perVm.some((vm) => vm.requireReason),
-    maxDurationMs: Math.min(...perVm.map((vm) => vm.maxDurationMs)),
-    approvalTimeoutMs: Math.min(...perVm.map((vm) => vm.approvalTimeoutMs)),
-    ignoredEntries: dedupe(perVm.flatMap((vm) => vm.ignored)),
-  };
+  const strictest = perVm.reduce((a, b) => (b.required > a.required ? b : a));
+  const required = strictest.required;
 
   if (approvers.length === 0) {
     return {
       ok: false,
+      code: "no_approvers",
       message: `You are the only approver of ${names}, and nobody approves their own request. Ask an owner to add a second approver to the \`${APPROVERS_TAG}\` tag.`,
     };
   }
-  if (approvers.length < configured) {
-    const excluded = approvers.length < shared.length;
-    const note = excluded
-      ? `${names} needs ${configured} approvals, but you are one of its ${shared.length} approvers and cannot approve your own request, so ${approvers.length === 1 ? "the approval" : `${approvers.length} approvals`} of ${approvers.join(", ")} ${approvers.length === 1 ? "is" : "are"} needed.`
-      : `${names} needs ${configured} approvals but only ${approvers.length} ${approvers.length === 1 ? "approver is" : "approvers are"} listed (${approvers.join(", ")}), so all of them must approve.`;
-    return { ok: true, policy: { approvers, requiredApprovals: approvers.length, note, ...common } };
+  if (approvers.length < required) {
+    const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+    const needs = `${names} ${perVm.length === 1 ? "needs" : "need"} ${plural(required, "approval")} (${strictest.requiredFrom})`;
+    const left =
+      approvers.length < shared.length
+        ? `but you are one of its ${plural(shared.length, "approver")} and nobody approves their own request, so only ${approvers.length} can approve yours (${approvers.join(", ")})`
+        : `but only ${plural(approvers.length, "approver")} ${approvers.length === 1 ? "is" : "are"} listed (${approvers.join(", ")})`;
+    return {
+      ok: false,
+      code: "too_few_approvers",
+      message: `${needs}, ${left}. I won't ask for fewer approvals than the rules require. ${howToAddApprovers(vmNames)}`,
+    };
   }
-  return { ok: true, policy: { approvers, requiredApprovals: configured, ...common } };
+  return {
+    ok: true,
+    policy: {
+      approvers,
+      requiredApprovals: required,
+      requireReason: perVm.some((vm) => vm.requireReason),
+      maxDurationMs: Math.min(...perVm.map((vm) => vm.maxDurationMs)),
+      approvalTimeoutMs: Math.min(...perVm.map((vm) => vm.approvalTimeoutMs)),
+      ignoredEntries: dedupe(perVm.flatMap((vm) => vm.ignored)),
+    },
+  };
+}
+
+/** What `policy <vm>` says about approval: who, how many, whether a reason is needed, and from where. */
+export interface ApprovalFacts {
+  /** Every principal who may approve, with where each is listed (the tag, a rules layer). */
+  readonly approvers: readonly { readonly principal: string; readonly from: readonly string[] }[];
+  readonly requiredApprovals: number;
+  readonly requiredFrom: string;
+  readonly requireReason: boolean;
+  readonly requireReasonFrom: string;
+  readonly approvalTimeoutMs: number;
+  readonly maxDurationMs: number;
+  readonly ignoredEntries: readonly string[];
+  /**
+   * Where N cannot be met: "everyone" — fewer approvers are listed than N, so every request is
+   * refused; "approvers" — exactly N are listed, so one of them asking for themselves is refused.
+   */
+  readonly shortfall?: "everyone" | "approvers";
+}
+
+export function approvalFacts(subject: ApprovalSubject, rules: ApprovalRules): ApprovalFacts {
+  const vm = resolveOne(subject, rules);
+  const shortfall =
+    vm.approvers.length < vm.required
+      ? "everyone"
+      : vm.approvers.length === vm.required
+        ? "approvers"
+        : undefined;
+  return {
+    approvers: vm.approvers.map((principal) => ({
+      principal,
+      from: vm.approverSources.get(principal) ?? [],
+    })),
+    requiredApprovals: vm.required,
+    requiredFrom: vm.requiredFrom,
+    requireReason: vm.requireReason,
+    requireReasonFrom: vm.requireReasonFrom,
+    approvalTimeoutMs: vm.approvalTimeoutMs,
+    maxDurationMs: vm.maxDurationMs,
+    ignoredEntries: vm.ignored,
+    ...(shortfall === undefined ? {} : { shortfall }),
+  };
 }
 
 /** The break-glass roster for a VM: the union of the defaults and every matching scope. */

@@ -133,7 +133,7 @@ describe("the Agents Playground in Chromium", () => {
       await card.getByRole("button", { name: "Approve" }).click();
       await card.getByText(/Active — open until \d{4}-\d\d-\d\d \d\d:\d\d UTC/).waitFor({ timeout: 30_000 });
       expect(await card.getByRole("button").count()).toBe(0);
-      expect(await card.innerText()).toContain("Approved by alice@contoso.com");
+      expect(await card.innerText()).toContain("Approved by Alice Owner (alice@contoso.com)");
       await card.scrollIntoViewIfNeeded();
       await alice.screenshot({ path: join(artifacts, "playground-approved.png") });
 

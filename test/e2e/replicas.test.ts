@@ -169,7 +169,7 @@ if (skipPostgres) {
       );
       const already = answers.filter((answer) =>
         JSON.stringify(answer.body?.value ?? "").includes(
-          `${requestId} was already approved by alice@contoso.com`,
+          `${requestId} was already approved by Alice Owner (alice@contoso.com)`,
         ),
       );
       expect(decided).toHaveLength(1);

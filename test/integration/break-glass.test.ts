@@ -164,7 +164,7 @@ describe("the review", () => {
       "user:bob@contoso.com",
     ]);
     expect((await reviewBreakGlass(h.app, alice, id, "flag", "late")).message).toContain(
-      "already acknowledged by alice@contoso.com",
+      "already acknowledged by Alice Owner (alice@contoso.com)",
     );
     h.clock.advance(5 * HOUR);
     await h.settle();
@@ -274,7 +274,7 @@ describe("evidence", () => {
     expect(report).toContain("**Flagged break-glass reviews (1)**");
     expect(report).toMatch(
       new RegExp(
-        `- ${id} olive@contoso.com → web-01:22 from 203.0.113.7 for 1 h; BREAK-GLASS INC-9, review flagged by alice@contoso.com: no such incident`,
+        `- ${id} olive@contoso.com → web-01:22 from 203.0.113.7 for 1 h; BREAK-GLASS INC-9, review flagged by Alice Owner \\(alice@contoso.com\\): no such incident`,
       ),
     );
 

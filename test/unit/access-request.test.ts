@@ -164,7 +164,7 @@ describe("approving", () => {
     expect(late.ok).toBe(false);
     expect(!late.ok && late.error).toMatchObject({
       code: "already_decided",
-      message: "R-17 was already approved by alice@contoso.com at 14:05 UTC.",
+      message: "R-17 was already approved by Alice Owner (alice@contoso.com) at 14:05 UTC.",
       state: "approved",
     });
     expect(!late.ok && late.error.decisions?.[0]?.byId).toBe("id-alice");
@@ -176,11 +176,36 @@ describe("approving", () => {
     expect(!late.ok && late.error.code).toBe("already_decided");
   });
 
+  it("rules now need more approvals than the request stored → N goes up at the click, never down", () => {
+    const first = ok(approve(pending(), alice, at(5), { currentRequired: 2 }));
+    expect(first).toMatchObject({ state: "pending", approval: { required: 2 } });
+    expect(ok(approve(first, bob, at(6), { currentRequired: 1 })).state).toBe("approved");
+    const stricter = pending({
+      approval: { approvers: ["alice@contoso.com", "bob@contoso.com"], required: 2 },
+    });
+    expect(ok(approve(stricter, alice, at(5), { currentRequired: 1 })).state).toBe("pending");
+  });
+
+  it("deny, cancel and revoke keep the ender's UPN and name beside the id", () => {
+    expect(ok(deny(pending(), bob, at(3), "no"))).toMatchObject({
+      endedBy: "id-bob",
+      endedByUpn: "bob@contoso.com",
+      endedByName: "Bob Owner",
+    });
+    const active = ok(markActive(ok(approve(pending(), alice, at(5))), grant(), at(5)));
+    expect(ok(revoke(active, alice, at(9)))).toMatchObject({
+      endedBy: "id-alice",
+      endedByUpn: "alice@contoso.com",
+      endedByName: "Alice Owner",
+    });
+    expect(ok(expire(active, at(200)))).not.toHaveProperty("endedByName");
+  });
+
   it("an approval after a denial → already decided, naming the denier and reason", () => {
     const denied = ok(deny(pending(), bob, at(3), "not during the freeze"));
     const late = approve(denied, alice, at(4));
     expect(!late.ok && late.error.message).toBe(
-      "R-17 was already denied by bob@contoso.com at 14:03 UTC: not during the freeze.",
+      "R-17 was already denied by Bob Owner (bob@contoso.com) at 14:03 UTC: not during the freeze.",
     );
   });
 

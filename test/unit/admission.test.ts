@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AccessRequest, Target } from "../../src/domain/access-request.ts";
 import { admissionRefusal, occupies } from "../../src/domain/admission.ts";
-import { samePerson } from "../../src/domain/principal.ts";
+import { samePerson } from "../../src/domain/person.ts";
 
 const NOW = new Date("2026-12-05T12:00:00Z");
 const H = 60 * 60_000;

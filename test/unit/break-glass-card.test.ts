@@ -250,6 +250,36 @@ describe("break-glass card", () => {
     expect(visibleText(untilRow ?? {})).toBe(`Until\n${until}`);
   });
 
+  describe("who closed it early is named, never an object id", () => {
+    const oid = "00000000-0000-4000-8000-000000000106";
+    const reviewer: Actor = { id: oid, upn: "Alice@Contoso.com", name: "Alice Owner" };
+
+    it("an approver's done → name and UPN", () => {
+      const closed = ok(revoke(inState("active"), reviewer, at(20)));
+      const text = visibleText(breakGlassCard(closed));
+      expect(text).toContain(
+        "Revoked — closed early by Alice Owner (alice@contoso.com) at 2026-11-23 14:20 UTC",
+      );
+      expect(text).not.toContain(oid);
+      expect(breakGlassCardSummary(closed)).not.toContain(oid);
+    });
+
+    it("the bot itself → Portcullis", () => {
+      const closed = ok(revoke(inState("active"), { id: "portcullis" }, at(20), { privileged: true }));
+      expect(visibleText(breakGlassCard(closed))).toContain("Revoked — closed early by Portcullis at");
+    });
+
+    it("a record written before names were kept → named from the review it carries", () => {
+      const {
+        endedByUpn: _upn,
+        endedByName: _name,
+        ...old
+      } = ok(revoke(inState("active", { review: { ...REVIEWS.acknowledged, byId: oid } }), reviewer, at(20)));
+      expect(old.endedBy).toBe(oid);
+      expect(visibleText(breakGlassCard(old))).toContain("closed early by Alice Owner (alice@contoso.com)");
+    });
+  });
+
   it("failed → the until line is loud", () => {
     const card = breakGlassCard(inState("failed"));
     const run = elementsOfType(card, "TextRun").find((r) => String(r.text).startsWith("NOT opened"));

@@ -231,7 +231,7 @@ describe("approval card", () => {
     expect(visibleText(approvalCard(inState("pending"), context))).toContain("2 h after approval");
     const active = visibleText(approvalCard(inState("active"), context));
     expect(active).toContain("Active — open until 2026-11-23 16:05 UTC");
-    expect(active).toContain("Approved by alice@contoso.com at 2026-11-23 14:05 UTC");
+    expect(active).toContain("Approved by Alice Owner (alice@contoso.com) at 2026-11-23 14:05 UTC");
   });
 
   it.each<[RequestState, string]>([
@@ -240,7 +240,7 @@ describe("approval card", () => {
     ["scheduled", "Scheduled — approved, opens at 2026-11-24 00:00 UTC"],
     ["approved", "Approved (waiting to open)"],
     ["active", "Active — open until 2026-11-23 16:05 UTC"],
-    ["denied", "Denied by bob@contoso.com at 2026-11-23 14:07 UTC"],
+    ["denied", "Denied by Bob Owner (bob@contoso.com) at 2026-11-23 14:07 UTC"],
     ["failed", "Failed: Azure refused: port 22 is not in the policy."],
     ["timed_out", "Timed out — nobody decided in time"],
     ["cancelled", "Cancelled by the requester at 2026-11-23 14:03 UTC"],
@@ -250,6 +250,13 @@ describe("approval card", () => {
     const request = inState(state);
     expect(visibleText(approvalCard(request, context))).toContain(line);
     expect(approvalCardSummary(request)).toBe(`R-17: Sam Engineer asks for web-01 port 22 for 2 h — ${line}`);
+  });
+
+  it("revoked by an approver → named by name and UPN, not by object id", () => {
+    const closed = ok(revoke(inState("active"), bob, at(30)));
+    const text = visibleText(approvalCard(closed, context));
+    expect(text).toContain("Revoked — closed early by Bob Owner (bob@contoso.com) at 2026-11-23 14:30 UTC");
+    expect(text).not.toContain(bob.id);
   });
 
   it("denied → the denial's reason, and nothing opened", () => {
@@ -270,7 +277,7 @@ describe("approval card", () => {
       ),
     );
     const card = approvalCard(request, quiet);
-    expect(visibleText(card)).toContain("1 of 2 — alice@contoso.com at 2026-11-23 14:04 UTC");
+    expect(visibleText(card)).toContain("1 of 2 — Alice Owner (alice@contoso.com) at 2026-11-23 14:04 UTC");
     expect(visibleText(card)).toContain("Waiting for approval (1 of 2)");
     expect(card.actions).toHaveLength(2);
   });

@@ -166,6 +166,36 @@ describe("checks before anyone is asked", () => {
     expect(!result.ok && result.problems[0]?.code).toBe("no_approver");
   });
 
+  it("rules need 2 approvals, one approver left once the requester is removed → refused, never 1 approval", () => {
+    const twoApprovals = parseApprovalRules({ defaults: { requiredApprovals: 2 } });
+    if (!twoApprovals.ok) throw new Error(twoApprovals.message);
+    const result = checkRequest(
+      input({
+        requester: { id: "id-alice", upn: "alice@contoso.com" },
+        rules: twoApprovals.rules,
+      }),
+    );
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.problems).toEqual([expect.objectContaining({ code: "too_few_approvers" })]);
+    expect(!result.ok && result.message).toContain(
+      "web-01 needs 2 approvals (the rules' defaults), but you are one of its 2 approvers and nobody approves their own request, so only 1 can approve yours (bob@contoso.com).",
+    );
+    expect(!result.ok && result.message).toContain("`jit-approvers` tag");
+    // With a third approver the rules can be met, and N stays 2.
+    const three = checkRequest(
+      input({
+        requester: { id: "id-alice", upn: "alice@contoso.com" },
+        rules: twoApprovals.rules,
+        vms: [
+          vm("web-01", [ssh()], {
+            tags: { "jit-approvers": "alice@contoso.com;bob@contoso.com;carol@contoso.com" },
+          }),
+        ],
+      }),
+    );
+    expect(three.ok && three.request.approval.requiredApprovals).toBe(2);
+  });
+
   it("several problems → all of them, one per line", () => {
     const result = checkRequest(input({ ports: [5432], durationMs: 48 * H }));
     expect(!result.ok && result.problems.length).toBe(2);

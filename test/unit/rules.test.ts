@@ -3,10 +3,13 @@ import { describe, expect, it } from "vitest";
 import {
   type ApprovalRules,
   type ApprovalSubject,
+  approvalFacts,
   approversFromTags,
   breakGlassRoster,
   EMPTY_RULES,
+  eligibleApprovers,
   parseApprovalRules,
+  requiredApprovalsFor,
   resolveApprovalPolicy,
 } from "../../src/domain/rules.ts";
 
@@ -63,7 +66,6 @@ describe("resolving who approves", () => {
       policy: {
         approvers: ["alice@contoso.com", "bob@contoso.com"],
         requiredApprovals: 1,
-        configuredApprovals: 1,
         requireReason: false,
         maxDurationMs: 24 * H,
         approvalTimeoutMs: H,
@@ -101,28 +103,64 @@ describe("resolving who approves", () => {
     expect(!result.ok && result.message).toContain("Nobody is listed to approve access to jump-01");
   });
 
-  it("2-of-2 with the requester one of them → 1 needed, and the note says why", () => {
+  it("2-of-2 with the requester one of them → refused, not lowered to 1, saying why and who can fix it", () => {
     const twoOfTwo = rules({ defaults: { requiredApprovals: 2 } });
     const result = resolveApprovalPolicy(
       [vm("db-01", "frank@contoso.com;grace@contoso.com")],
       { id: "f", upn: "frank@contoso.com" },
       twoOfTwo,
     );
-    expect(result.ok && result.policy).toMatchObject({
-      approvers: ["grace@contoso.com"],
-      requiredApprovals: 1,
-      configuredApprovals: 2,
-    });
-    expect(result.ok && result.policy.note).toBe(
-      "db-01 needs 2 approvals, but you are one of its 2 approvers and cannot approve your own request, so the approval of grace@contoso.com is needed.",
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.code).toBe("too_few_approvers");
+    expect(!result.ok && result.message).toBe(
+      "db-01 needs 2 approvals (the rules' defaults), but you are one of its 2 approvers and nobody approves their own request, so only 1 can approve yours (grace@contoso.com). I won't ask for fewer approvals than the rules require. To fix it, a VM owner adds approvers to db-01's `jit-approvers` tag (UPNs separated by ;), or a Portcullis admin (ADMINS) adds approvers for it in the approval rules file (RULES_FILE).",
     );
   });
 
-  it("N larger than the approvers listed → all of them, said in the note", () => {
-    const three = rules({ defaults: { requiredApprovals: 3 } });
+  it("N larger than the approvers listed → refused for everyone, naming the rule that sets N", () => {
+    const three = rules({ scopes: [{ resourceGroup: "rg-web", requiredApprovals: 3 }] });
     const result = resolveApprovalPolicy([vm("db-01", "frank@contoso.com;grace@contoso.com")], sam, three);
-    expect(result.ok && result.policy.requiredApprovals).toBe(2);
-    expect(result.ok && result.policy.note).toContain("only 2 approvers are listed");
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.message).toContain(
+      "db-01 needs 3 approvals (the rules for resource group rg-web), but only 2 approvers are listed (frank@contoso.com, grace@contoso.com).",
+    );
+    expect(!result.ok && result.message).toContain("`jit-approvers` tag");
+    expect(!result.ok && result.message).toContain("Portcullis admin (ADMINS)");
+  });
+
+  it("N exactly met once the requester is removed → N stays as the rules say", () => {
+    const two = rules({ defaults: { requiredApprovals: 2 } });
+    const result = resolveApprovalPolicy(
+      [vm("db-01", "frank@contoso.com;grace@contoso.com;heidi@contoso.com")],
+      { id: "f", upn: "frank@contoso.com" },
+      two,
+    );
+    expect(result.ok && result.policy).toMatchObject({
+      approvers: ["grace@contoso.com", "heidi@contoso.com"],
+      requiredApprovals: 2,
+    });
+  });
+
+  it("several VMs → the strictest N applies to the approvers they share; too few → refused", () => {
+    const layered = rules({ scopes: [{ resourceGroup: "rg-data", requiredApprovals: 2 }] });
+    const result = resolveApprovalPolicy(
+      [vm("web-01", "alice@contoso.com;bob@contoso.com"), vm("db-01", "alice@contoso.com", "rg-data")],
+      sam,
+      layered,
+    );
+    expect(!result.ok && result.message).toContain(
+      "web-01, db-01 need 2 approvals (the rules for resource group rg-data), but only 1 approver is listed (alice@contoso.com).",
+    );
+  });
+
+  it("who may click and who reviews break-glass → everyone eligible, even when too few for N", () => {
+    const two = rules({ defaults: { requiredApprovals: 2 } });
+    const subjects = [vm("db-01", "frank@contoso.com;grace@contoso.com")];
+    expect(eligibleApprovers(subjects, { id: "f", upn: "frank@contoso.com" }, two)).toEqual([
+      "grace@contoso.com",
+    ]);
+    expect(requiredApprovalsFor(subjects, two)).toBe(2);
+    expect(requiredApprovalsFor(subjects, EMPTY_RULES)).toBe(1);
   });
 
   it("scopes layer: defaults < subscription < resource group; approvers add up", () => {
@@ -141,9 +179,9 @@ describe("resolving who approves", () => {
       maxDurationMs: 4 * H,
       approvalTimeoutMs: 30 * 60_000,
     });
-    const web = resolveApprovalPolicy([vm("web-01", "alice@contoso.com")], sam, layered);
+    const web = resolveApprovalPolicy([vm("web-01", "alice@contoso.com;bob@contoso.com")], sam, layered);
     expect(web.ok && web.policy).toMatchObject({
-      requiredApprovals: 2,
+      requiredApprovals: 3,
       requireReason: false,
       maxDurationMs: 8 * H,
     });
@@ -171,6 +209,57 @@ describe("resolving who approves", () => {
   });
 });
 
+describe("what `policy <vm>` says about approval", () => {
+  const layered = rules({
+    defaults: { approvers: ["sec@contoso.com"] },
+    scopes: [
+      {
+        resourceGroup: "rg-data",
+        approvers: ["heidi@contoso.com"],
+        requiredApprovals: 2,
+        requireReason: true,
+      },
+    ],
+  });
+
+  it("approvers from the tag and every rules layer, with where each is listed; N and the reason rule with their source", () => {
+    expect(
+      approvalFacts(vm("db-01", "frank@contoso.com;heidi@contoso.com;web-team", "rg-data"), layered),
+    ).toEqual({
+      approvers: [
+        { principal: "frank@contoso.com", from: ["the VM's `jit-approvers` tag"] },
+        {
+          principal: "heidi@contoso.com",
+          from: ["the VM's `jit-approvers` tag", "the rules for resource group rg-data"],
+        },
+        { principal: "sec@contoso.com", from: ["the rules' defaults"] },
+      ],
+      requiredApprovals: 2,
+      requiredFrom: "the rules for resource group rg-data",
+      requireReason: true,
+      requireReasonFrom: "the rules for resource group rg-data",
+      approvalTimeoutMs: H,
+      maxDurationMs: 24 * H,
+      ignoredEntries: ["web-team"],
+    });
+  });
+
+  it("fewer listed than N → shortfall for everyone; exactly N → an approver asking for themselves falls short", () => {
+    expect(approvalFacts(vm("db-01", "frank@contoso.com", "rg-data"), layered).shortfall).toBeUndefined();
+    const strict = rules({
+      scopes: [{ resourceGroup: "rg-data", approvers: ["heidi@contoso.com"], requiredApprovals: 2 }],
+    });
+    expect(approvalFacts(vm("jump-01", undefined, "rg-data"), strict).shortfall).toBe("everyone");
+    expect(approvalFacts(vm("ops-01", "grace@contoso.com", "rg-data"), strict).shortfall).toBe("approvers");
+    expect(approvalFacts(vm("web-01", "alice@contoso.com"), EMPTY_RULES)).toMatchObject({
+      requiredApprovals: 1,
+      requiredFrom: "the built-in default",
+      requireReason: false,
+      shortfall: "approvers",
+    });
+  });
+});
+
 describe("the rules file", () => {
   it("env/rules.json is valid and matches the simulated fleet", () => {
     const json: unknown = JSON.parse(readFileSync(new URL("../../env/rules.json", import.meta.url), "utf8"));
@@ -183,8 +272,11 @@ describe("the rules file", () => {
       parsed.rules,
     );
     expect(db01.ok && db01.policy).toMatchObject({ requiredApprovals: 2, requireReason: true });
+    // jump-01 has no tag: only heidi (from the rules) is listed, and rg-data needs 2 → refused, never 1.
     const jump01 = resolveApprovalPolicy([vm("jump-01", undefined, "rg-data")], sam, parsed.rules);
-    expect(jump01.ok && jump01.policy.approvers).toEqual(["heidi@contoso.com"]);
+    expect(!jump01.ok && jump01.message).toContain(
+      "jump-01 needs 2 approvals (the rules for resource group rg-data), but only 1 approver is listed (heidi@contoso.com).",
+    );
     const web01 = resolveApprovalPolicy(
       [vm("web-01", "alice@contoso.com;bob@contoso.com")],
       sam,

@@ -13,7 +13,7 @@ import { decide } from "../../app/decide.ts";
 import { type DoctorReport, doctorForChat } from "../../app/doctor.ts";
 import { auditReport } from "../../app/evidence.ts";
 import { extendAccess } from "../../app/extend.ts";
-import { listVms, showPolicy } from "../../app/fleet.ts";
+import { approvalForPolicy, listVms, showPolicy } from "../../app/fleet.ts";
 import { cancelRequest, status } from "../../app/my-requests.ts";
 import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
@@ -110,8 +110,10 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
         return helpText();
       case "vms":
         return vmsText(await listVms(ctx.gateway));
-      case "policy":
-        return policyText(await showPolicy(ctx.gateway, ctx.clock, command.vm));
+      case "policy": {
+        const view = await showPolicy(ctx.gateway, ctx.clock, command.vm);
+        return policyText(view, await approvalForPolicy(ctx, view.vm));
+      }
       case "request":
         return (await requestAccess(ctx, await chatUser(context, ctx), command)).reply;
       case "status":
