@@ -106,7 +106,7 @@ export async function breakGlass(
   );
   const audience = audienceText(await broadcast(ctx, stored.id));
   if (request.state === "awaiting_source") {
-    return `${id} BREAK-GLASS on ${vm.ref.name} for ${command.incident}. ${audience}; a review is owed.\n\n${await offerSourceLink(ctx, id, user.id)}`;
+    return `${id} BREAK-GLASS on ${vm.ref.name} for ${command.incident}. ${audience}; a review is owed.\n\n${await offerSourceLink(ctx, id, user)}`;
   }
   await scheduleTimer(ctx, TimerKind.Grant, id, now);
   ctx.wake();

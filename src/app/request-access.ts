@@ -12,6 +12,7 @@ import type { VmWithJit } from "../domain/vm.ts";
 import { askApprovers } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { pickVm } from "./fleet.ts";
+import { cancelRequest } from "./my-requests.ts";
 import { insertRecord, type RequestRecord } from "./request-record.ts";
 import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
@@ -125,23 +126,38 @@ export async function requestAccess(
   );
 
   if (request.state === "awaiting_source")
-    return { requestId: id, reply: await offerSourceLink(ctx, id, user.id) };
+    return { requestId: id, reply: await offerSourceLink(ctx, id, user) };
   const asked = await askApprovers(ctx, stored);
   const when = startAt ? `It opens at ${describeStart(startAt, user.timeZone)} once approved. ` : "";
   return { requestId: id, reply: `${when}${asked}` };
 }
 
-/** A one-time link that records the address of the machine it is opened on; returns what to tell the user. */
-export async function offerSourceLink(ctx: AppContext, requestId: string, userId: string): Promise<string> {
+/**
+ * A one-time link that records the address of the machine it is opened on; returns what to say
+ * where the request was typed. The link goes only to the requester's 1:1 chat: in a group chat or
+ * a channel every member sees it, and whoever opened it first would have their address recorded
+ * as the requester's. When the requester cannot be reached privately the request is withdrawn.
+ */
+export async function offerSourceLink(ctx: AppContext, requestId: string, user: ChatUser): Promise<string> {
   const token = ctx.newToken();
   const expiresAt = new Date(ctx.clock.now().getTime() + ctx.settings.sourceLinkTtlMs);
-  await ctx.store.sourceLinks.create({ tokenHash: hashToken(token), requestId, userId, expiresAt });
+  await ctx.store.sourceLinks.create({ tokenHash: hashToken(token), requestId, userId: user.id, expiresAt });
   await scheduleTimer(ctx, TimerKind.SourceLinkExpiry, requestId, expiresAt);
   const minutes = Math.round(ctx.settings.sourceLinkTtlMs / 60_000);
-  return [
+  const text = [
     `${requestId}: open this link **on the machine you will connect from**, within ${minutes} minutes, and confirm the public address it shows: ${ctx.settings.publicBaseUrl}/ip/${token}`,
-    `It works once. If you'd rather type the address, cancel with \`cancel ${requestId}\` and ask again with \`from <address>\`.`,
+    `It works once and is for you alone: don't forward it. If you'd rather type the address, cancel with \`cancel ${requestId}\` and ask again with \`from <address>\`.`,
   ].join("\n\n");
+  if (user.conversationKey.startsWith("user:")) return text;
+  const sent = await ctx.notifier.toUser(
+    { userId: user.id, ...(user.upn ? { upn: user.upn } : {}) },
+    { kind: "text", text },
+  );
+  if (sent) {
+    return `${requestId}: I've sent you a private link in our 1:1 chat to record your address; open it on the machine you will connect from. It is not posted here, where anyone could open it.`;
+  }
+  const cancelled = await cancelRequest(ctx, user, requestId);
+  return `${requestId}: I could not reach you in a 1:1 chat, and the address link must not be posted here, where anyone in this conversation could open it and have their address recorded as yours. ${cancelled} Ask again with \`from <your public address>\`, or message me 1:1 and ask there.`;
 }
 
 /** How far ahead a future window may be asked for. */

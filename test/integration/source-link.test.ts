@@ -74,3 +74,54 @@ describe("the address link", () => {
     expect(await h.probe("203.0.113.50", "web-01", 22)).toBe(true);
   });
 });
+
+describe("the link goes only to the requester's 1:1 chat (issue 10, item 1)", () => {
+  const inChannel = (user: ChatUser): ChatUser => ({
+    ...user,
+    conversationKey: "conversation:19:ops@thread.tacv2",
+  });
+  const command = (text: string) => {
+    const parsed = parseCommand(text);
+    if (!parsed.ok || (parsed.command.kind !== "request" && parsed.command.kind !== "break_glass"))
+      throw new Error(`not a request: ${text}`);
+    return parsed.command;
+  };
+
+  it("asked in a channel: the channel hears only that a private link was sent; the link is in the 1:1 chat", async () => {
+    const cmd = command("ssh web-01 for 30m because patching");
+    if (cmd.kind !== "request") throw new Error("request expected");
+    const asked = await requestAccess(h.app, inChannel(sam), cmd);
+    expect(asked.reply).toContain("I've sent you a private link in our 1:1 chat");
+    expect(asked.reply).not.toContain("/ip/");
+    expect(h.notifier.sent.filter((sent) => sent.to.startsWith("conversation:"))).toEqual([]);
+    const private1to1 = h.notifier.textsTo("sam@contoso.com").filter((text) => text.includes("/ip/token-1"));
+    expect(private1to1).toHaveLength(1);
+    expect(await stateOf(asked.requestId ?? "")).toBe("awaiting_source");
+  });
+
+  it("asked in a channel by someone the bot cannot reach privately: no link anywhere, the request is withdrawn, and they are told how to go on", async () => {
+    h.notifier.unreachable.add("sam@contoso.com");
+    const cmd = command("ssh web-01 for 30m because patching");
+    if (cmd.kind !== "request") throw new Error("request expected");
+    const asked = await requestAccess(h.app, inChannel(sam), cmd);
+    expect(asked.reply).toContain("I could not reach you in a 1:1 chat");
+    expect(asked.reply).toContain("`from <your public address>`");
+    expect(asked.reply).not.toContain("/ip/");
+    expect(h.notifier.sent.some((sent) => JSON.stringify(sent.message).includes("/ip/"))).toBe(false);
+    expect(await stateOf(asked.requestId ?? "")).toBe("cancelled");
+  });
+
+  it("break-glass typed in a channel: the link goes to the on-call's 1:1 chat only", async () => {
+    const cmd = command("break-glass web-01 INC-9 database down");
+    if (cmd.kind !== "break_glass") throw new Error("break-glass expected");
+    const reply = await breakGlass(h.app, inChannel(olive), cmd);
+    expect(reply).toContain("I've sent you a private link in our 1:1 chat");
+    expect(reply).not.toContain("/ip/");
+    expect(h.notifier.textsTo("olive@contoso.com").some((text) => text.includes("/ip/token-1"))).toBe(true);
+    expect(
+      h.notifier.sent.some(
+        (sent) => sent.to.startsWith("conversation:") && JSON.stringify(sent.message).includes("/ip/"),
+      ),
+    ).toBe(false);
+  });
+});
