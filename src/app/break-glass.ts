@@ -14,6 +14,7 @@ import {
 import { checkBreakGlass } from "../domain/break-glass.ts";
 import type { BreakGlassCommand } from "../domain/commands.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
+import { samePerson } from "../domain/person.ts";
 import { breakGlassSettings, eligibleApprovers } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import {
@@ -49,7 +50,9 @@ export async function breakGlass(
   };
   const settings = breakGlassSettings(subject, ctx.settings.rules);
   const now = ctx.clock.now();
+  const reviewers = reviewersFor(ctx, vm, user);
   const checked = checkBreakGlass({
+    reviewers,
     vm,
     ...(command.durationMs === undefined ? {} : { durationMs: command.durationMs }),
     ...(command.source === undefined ? {} : { source: command.source }),
@@ -68,7 +71,6 @@ export async function breakGlass(
   };
   if (!checked.ok) return refused(checked.code, checked.message);
 
-  const reviewers = reviewersFor(ctx, vm, user);
   const id = await ctx.store.requests.nextRequestId();
   const { request, event } = createBreakGlass(
     {
@@ -285,12 +287,12 @@ function reviewersFor(ctx: AppContext, vm: VmWithJit, user: ChatUser): readonly 
     resourceGroup: vm.ref.resourceGroup,
     tags: vm.tags,
   };
+  const me = { id: user.id, ...(user.upn ? { upn: user.upn } : {}) };
   // One review is owed, not N approvals: everyone eligible reviews, even where N could not be met.
-  return eligibleApprovers(
-    [subject],
-    { id: user.id, ...(user.upn ? { upn: user.upn } : {}) },
-    ctx.settings.rules,
-  );
+  // Where nobody but the requester approves the VM, the auditors review instead; never the requester.
+  const approvers = eligibleApprovers([subject], me, ctx.settings.rules);
+  if (approvers.length > 0) return approvers;
+  return ctx.settings.auditors.filter((auditor) => !samePerson({ id: auditor, upn: auditor }, me));
 }
 
 function targetsText(request: AccessRequest): string {

@@ -18,6 +18,8 @@ export interface BreakGlassCheckInput {
   /** What the on-call roster (a port: rules file today, a paging service later) says of the requester. */
   readonly onCall: boolean;
   readonly settings: BreakGlassSettings;
+  /** Who will review it afterwards (the VM's other approvers, else the auditors; never the requester). */
+  readonly reviewers: readonly string[];
   readonly addressOptions?: AddressCheckOptions;
 }
 
@@ -30,7 +32,7 @@ export type BreakGlassCheck =
     }
   | {
       readonly ok: false;
-      readonly code: "not_on_call" | "refused";
+      readonly code: "not_on_call" | "refused" | "no_reviewer";
       readonly message: string;
     };
 
@@ -51,6 +53,13 @@ export function checkBreakGlass(input: BreakGlassCheckInput): BreakGlassCheck {
       ok: false,
       code: "not_on_call",
       message: `You are not on the on-call roster for ${vm.ref.name}, so you cannot break glass. Ask for access the normal way — \`ssh ${vm.ref.name} because …\` — and an owner approves it.`,
+    };
+  }
+  if (input.reviewers.length === 0) {
+    return {
+      ok: false,
+      code: "no_reviewer",
+      message: `Break-glass on ${vm.ref.name} needs someone other than you to review it afterwards, and there is nobody: apart from you, nobody approves ${vm.ref.name} and no AUDITORS are set. Ask for access the normal way, or have the configuration fixed — a VM owner adds approvers to its \`jit-approvers\` tag, or a Portcullis admin adds approvers in the rules file (RULES_FILE) or sets AUDITORS.`,
     };
   }
   if (vm.jit.kind !== "configured") {

@@ -221,6 +221,14 @@ describe("production mode: /api/messages needs a Bot Framework token", () => {
     const sent = await post(bot, { authorization: bearer(validToken()), tenantId: OTHER_TENANT });
     // The token is genuine, so botbuilder accepts the request; the bot ends the turn before any work.
     expect(sent.status).toBe(200);
+    // The log line is written by the child process; give it a moment to reach us.
+    for (
+      let i = 0;
+      i < 50 && bot.output().split("activity from another tenant refused").length <= before;
+      i++
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     expect(bot.output().split("activity from another tenant refused").length).toBe(before + 1);
     expect(bot.output()).toContain(OTHER_TENANT);
     refused.push(sent.userId);

@@ -238,7 +238,7 @@ describe("the address link, opened", () => {
   });
 
   it("refuses a form too large, or not a form, without using the link", async () => {
-    const { url } = await linkFor(deployed, sam, "ssh jump-01 for 30m because big");
+    const { url } = await linkFor(deployed, sam, "ssh web-02 for 30m because big");
     const proxied = { "x-forwarded-for": "203.0.113.61" };
     const page = await send(url, { from: "127.0.0.2", headers: proxied });
     const token = hiddenField(page.body, "token") ?? "";

@@ -442,3 +442,47 @@ describe("review cards reach every reviewer once (issue 9, item 13)", () => {
     expect(await status(h.app, alice)).not.toContain(id);
   });
 });
+
+describe("break-glass always has a reviewer (issue 10, item 2)", () => {
+  const bob: ChatUser = {
+    id: "aad-bob",
+    upn: "bob@contoso.com",
+    name: "Bob",
+    conversationKey: "user:aad-bob",
+  };
+
+  it("the VM's only approver breaking glass, with no auditors: refused with why and who can fix it; nothing opened", async () => {
+    const app = {
+      ...h.app,
+      onCall: createStaticRoster(h.app.settings.rules, ["bob@contoso.com"]),
+      settings: { ...h.app.settings, auditors: [] },
+    };
+    const reply = await breakGlass(app, bob, bg("bg sftp-01 INC-7 from 203.0.113.7 transfers stuck"));
+    expect(reply).toContain(
+      "Break-glass on sftp-01 needs someone other than you to review it afterwards, and there is nobody: apart from you, nobody approves sftp-01 and no AUDITORS are set.",
+    );
+    expect(reply).toContain("`jit-approvers` tag");
+    expect(await h.store.requests.listByState(["awaiting_source", "approved", "active"])).toEqual([]);
+    const refused = await h.store.audit.list();
+    expect(refused.map((event) => event.type)).toEqual(["break_glass.refused"]);
+    expect(refused[0]?.payload).toMatchObject({ code: "no_reviewer" });
+  });
+
+  it("with AUDITORS set, the auditor reviews it: told, and may acknowledge", async () => {
+    const app = {
+      ...h.app,
+      onCall: createStaticRoster(h.app.settings.rules, ["bob@contoso.com"]),
+      settings: { ...h.app.settings, auditors: ["audrey@contoso.com"] },
+    };
+    const id = idIn(await breakGlass(app, bob, bg("bg sftp-01 INC-7 from 203.0.113.7 transfers stuck")));
+    expect((await record(id))?.request.approval.approvers).toEqual(["audrey@contoso.com"]);
+    const audrey: ChatUser = {
+      id: "aad-audrey",
+      upn: "audrey@contoso.com",
+      name: "Audrey Auditor",
+      conversationKey: "user:aad-audrey",
+    };
+    expect((await reviewBreakGlass(app, audrey, id, "acknowledge")).outcome).toBe("decided");
+    expect((await reviewBreakGlass(app, bob, id, "acknowledge")).outcome).toBe("refused");
+  });
+});
