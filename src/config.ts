@@ -43,6 +43,27 @@ const upnList = z
     return items;
   });
 
+const originList = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    const origins: string[] = [];
+    for (const item of splitList(value)) {
+      let url: URL | undefined;
+      try {
+        url = new URL(item);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+        ctx.addIssue({ code: "custom", message: `"${item}" is not an http(s) URL` });
+        continue;
+      }
+      origins.push(url.origin);
+    }
+    return origins;
+  });
+
 const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(3978),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -64,6 +85,7 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().default(".data"),
   PUBLIC_BASE_URL: optionalText.pipe(z.string().url().optional()),
   TRUSTED_PROXIES: cidrList,
+  LOCAL_SERVICE_URLS: originList,
   BREAK_GLASS_USERS: upnList,
   RULES_FILE: z.string().default("env/rules.json"),
   APPROVALS_CHANNEL: optionalText,
@@ -131,6 +153,11 @@ export interface Config {
   readonly timers: { readonly pollMs: number; readonly leaseMs: number };
   readonly publicBaseUrl: string;
   readonly trustedProxies: readonly string[];
+  /**
+   * Local mode only: origins besides loopback that activities may name as their serviceUrl (where
+   * replies go). With Bot Framework auth the token names the service URL instead.
+   */
+  readonly localServiceUrls: readonly string[];
   readonly breakGlassUsers: readonly string[];
   /** Where on-call staff read what to do when break-glass itself fails. */
   readonly breakGlassRunbookUrl: string | undefined;
@@ -178,6 +205,8 @@ const HINTS: Record<string, string> = {
   DATABASE_URL: "use postgres://user:password@host:5432/database, or unset it for the embedded database",
   PUBLIC_BASE_URL: "the https address users' browsers reach the bot at, e.g. https://portcullis.example.com",
   TRUSTED_PROXIES: "a comma-separated list of proxy addresses or CIDR prefixes, e.g. 10.0.0.4,10.1.0.0/24",
+  LOCAL_SERVICE_URLS:
+    "a comma-separated list of connector URLs local mode may reply to besides loopback, e.g. http://playground.internal:56150",
   BREAK_GLASS_USERS: "a comma-separated list of UPNs, e.g. oncall1@contoso.com,oncall2@contoso.com",
   BOT_TYPE:
     "MultiTenant, SingleTenant (with BOT_PASSWORD) or UserAssignedMSI (BOT_ID = the identity's client id)",
@@ -231,6 +260,11 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     };
 
   const bot = botAuth(e);
+  if (bot.mode === "authenticated" && e.LOCAL_SERVICE_URLS.length > 0) {
+    throw new ConfigError(
+      "Portcullis cannot start: LOCAL_SERVICE_URLS is set but so is BOT_ID — with Bot Framework auth the token names the service URL; unset LOCAL_SERVICE_URLS.",
+    );
+  }
   const rulesFile = fromRoot(e.RULES_FILE);
   return {
     port: e.PORT,
@@ -242,6 +276,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     timers: { pollMs: e.TIMER_POLL_INTERVAL, leaseMs: e.TIMER_LEASE },
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     trustedProxies: e.TRUSTED_PROXIES,
+    localServiceUrls: e.LOCAL_SERVICE_URLS,
     breakGlassUsers: e.BREAK_GLASS_USERS,
     breakGlassRunbookUrl: e.BREAK_GLASS_RUNBOOK_URL,
     auditors: e.AUDITORS,

@@ -136,7 +136,19 @@ export async function startPortcullis(
       role: { name: BOT_ROLE_NAME, actions: BOT_ROLE_ACTIONS },
     });
   const bot = createTeamsBot({ config, adapter, app, doctor });
-  const http = await listen(createHttpServer({ bot, app }), config.port, config.host);
+  const http = await listen(
+    createHttpServer({
+      bot,
+      adapter,
+      app,
+      replies:
+        config.bot.mode === "local"
+          ? { kind: "loopback", alsoAllowed: config.localServiceUrls }
+          : { kind: "checked-by-token" },
+    }),
+    config.port,
+    config.host,
+  );
   logger.info(
     {
       url: `${http.url}/api/messages`,

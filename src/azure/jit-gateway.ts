@@ -14,7 +14,7 @@ import { NetworkManagementClient } from "@azure/arm-network";
 import type { JitNetworkAccessPolicy, JitNetworkAccessPolicyInitiateRequest } from "@azure/arm-security";
 import { SecurityCenter } from "@azure/arm-security";
 import type { TokenCredential } from "@azure/core-auth";
-import { createPipelineRequest } from "@azure/core-rest-pipeline";
+import { createPipelineRequest, type RetryStrategy, retryPolicy } from "@azure/core-rest-pipeline";
 import pino, { type Logger } from "pino";
 import type { Clock, InitiateInput, JitGateway, PolicyRef } from "../app/ports.ts";
 import { systemClock } from "../app/ports.ts";
@@ -43,7 +43,10 @@ export interface JitGatewayOptions {
   readonly credential?: TokenCredential;
   readonly logger?: Logger;
   readonly clock?: Clock;
-  /** Handed to every SDK client's retry policy. Tests shorten the delays; production keeps the SDK defaults. */
+  /**
+   * Handed to every SDK client's retry policy for reads. Tests shorten the delays; production keeps
+   * the SDK defaults. The initiate POST never takes these: it is retried only after a 429 (below).
+   */
   readonly retryOptions?: {
     readonly maxRetries?: number;
     readonly retryDelayInMs?: number;
@@ -59,6 +62,10 @@ export interface JitGatewayOptions {
 const CLASSIC_COMPUTE_API_VERSION = "2017-04-01";
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** How often a throttled (429) initiate is sent again, as Retry-After says; ARM did not act on it. */
+const INITIATE_THROTTLE_RETRIES = 3;
+/** A Retry-After longer than this is not waited for: the grant's own retry (a timer) takes over. */
+const INITIATE_MAX_THROTTLE_WAIT_MS = 60_000;
 const DEFAULT_RECONCILE_DELAYS_MS = [0, 2_000];
 
 /** The ARM reads listVms needs, gathered once per call. */
@@ -133,6 +140,34 @@ const samePrefix = (a: string, b: string): boolean => {
 /** Same end time, to the second: Azure may store more (or fewer) fractional digits than we sent. */
 const sameInstant = (a: Date, b: Date): boolean => Math.abs(a.getTime() - b.getTime()) < 1_000;
 
+/**
+ * Retries a response that is 429 with a usable Retry-After, and nothing else: not a 5xx, not a
+ * transport error, not a timeout — after those Azure may have recorded the initiate.
+ */
+function throttledOnly(): RetryStrategy {
+  return {
+    name: "initiateThrottledOnly",
+    retry({ response }) {
+      if (response?.status !== 429) return { skipStrategy: true };
+      const waitMs = retryAfterMs(
+        response.headers.get("retry-after-ms"),
+        response.headers.get("retry-after"),
+      );
+      if (waitMs === undefined || waitMs > INITIATE_MAX_THROTTLE_WAIT_MS) return { skipStrategy: true };
+      return { retryAfterInMs: waitMs };
+    },
+  };
+}
+
+/** Retry-After in seconds or as an HTTP date (retry-after-ms wins), as milliseconds; undefined if absent or bad. */
+function retryAfterMs(milliseconds: string | undefined, header: string | undefined): number | undefined {
+  if (milliseconds !== undefined && /^\d+$/.test(milliseconds.trim())) return Number(milliseconds);
+  if (header === undefined) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header) * 1000;
+  const at = Date.parse(header);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
 export function createJitGateway(options: JitGatewayOptions): JitGateway {
   const auth = armAuth(options.armEndpoint, options.credential);
   const logger = options.logger ?? pino({ level: "silent" });
@@ -159,7 +194,20 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
     credentials: { scopes: [...auth.credentialScopes] },
     ...(retryOptions ? { retryOptions } : {}),
   });
+  // Initiate is not idempotent: a resend after a lost reply records a second grant in Azure. Its
+  // client has no automatic retry but one after 429 (ARM refused it unprocessed and said when to
+  // come back). Anything else whose outcome is unknown goes to `reconcile`, and past that to the
+  // grant's own retry, which looks in the history before it initiates again.
+  const initiator = new SecurityCenter(auth.credential, subscriptionId, {
+    endpoint,
+    credentialScopes: [...auth.credentialScopes],
+    retryOptions: { maxRetries: 0 },
+  });
+  initiator.pipeline.addPolicy(retryPolicy([throttledOnly()], { maxRetries: INITIATE_THROTTLE_RETRIES }), {
+    phase: "Retry",
+  });
   auth.configure(security);
+  auth.configure(initiator);
   auth.configure(compute);
   auth.configure(network);
   logger.info(
@@ -445,12 +493,8 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
     };
     const startedAt = clock.now();
     try {
-      // The SDK retries this POST on 429/5xx/network errors. A retry that follows a lost response
-      // records a second, identical request in Azure. That is harmless: a newer initiate for the same
-      // VM+port supersedes the older one (status Revoked, NewerRequestInitiated), and both carry the
-      // same source prefix and end time, so nothing opens that the bot does not know about, and the
-      // window closes when the bot expects.
-      const response = await security.jitNetworkAccessPolicies.initiate(
+      // Sent once (resent only after a 429): see `initiator`.
+      const response = await initiator.jitNetworkAccessPolicies.initiate(
         input.policy.resourceGroup,
         input.policy.location,
         input.policy.name,

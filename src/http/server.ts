@@ -1,18 +1,23 @@
 /** The HTTP surface: Bot Framework messages, the one-time IP links, health. Transport only. */
 import type { AddressInfo } from "node:net";
-import type { Request as BotRequest } from "botbuilder";
 import restify from "restify";
 import type { AppContext } from "../app/context.ts";
 import { confirmSourceLink, type LinkPage, type LinkPeer, previewSourceLink } from "../app/source-link.ts";
+import type { PortcullisTeamsAdapter, TurnAnswer } from "../chat/teams/teams-adapter.ts";
 import type { TeamsBot } from "../chat/teams/teams-bot.ts";
 import { asPortcullisError } from "../domain/errors.ts";
 import { readFormBody } from "./form-body.ts";
+import { checkInboundActivity, type ReplyPolicy, replyAllowed } from "./inbound-activity.ts";
 import { CONFIRM_PATH, linkPageHtml } from "./link-page.ts";
 import { isSameOrigin } from "./same-origin.ts";
 
 export interface HttpDeps {
   readonly bot: TeamsBot;
+  /** The adapter `bot` was built on, with the request authenticated on our terms (teams-adapter.ts). */
+  readonly adapter: PortcullisTeamsAdapter;
   readonly app: AppContext;
+  /** Which serviceUrls an activity may name (where replies go). */
+  readonly replies: ReplyPolicy;
 }
 
 export interface RunningHttpServer {
@@ -21,16 +26,49 @@ export interface RunningHttpServer {
 }
 
 export function createHttpServer(deps: HttpDeps): restify.Server {
-  const { bot, app } = deps;
+  const { bot, adapter, app, replies } = deps;
   const server = restify.createServer({ name: "portcullis" });
   // Per route, not server.use: the link's form has its own small reader (form-body.ts).
   const messageBody = restify.plugins.bodyParser({ mapParams: false, maxBodySize: 1_000_000 });
 
+  // Refusals are one warn line each, without a stack: a flood of bad requests must not bury the log.
+  const refuse = (res: restify.Response, status: number, reason: string, said: string): void => {
+    app.logger.warn({ status, reason }, "activity refused at /api/messages");
+    res.send(status, { error: said });
+  };
+
   server.post("/api/messages", ...messageBody, async (req: restify.Request, res: restify.Response) => {
-    // restify's Request types `method` as optional; botbuilder's wants it set. It always is on a POST.
-    await bot.adapter.process(req as BotRequest, res, (context) =>
-      bot.app.run(context).then(() => undefined),
-    );
+    const checked = checkInboundActivity(req.body);
+    if (!checked.ok)
+      return refuse(res, 400, checked.reason, `Not a Bot Framework activity: ${checked.reason}.`);
+    const { activity } = checked;
+    if (!replyAllowed(replies, activity.serviceUrl)) {
+      return refuse(
+        res,
+        403,
+        `serviceUrl ${new URL(activity.serviceUrl).origin} is not loopback nor in LOCAL_SERVICE_URLS`,
+        "In local mode the bot replies only to a connector on loopback (or one in LOCAL_SERVICE_URLS).",
+      );
+    }
+    const header = req.headers.authorization;
+    let answer: TurnAnswer;
+    try {
+      answer = await adapter.handle(typeof header === "string" ? header : "", activity, (context) =>
+        bot.app.run(context).then(() => undefined),
+      );
+    } catch (error) {
+      const coded = asPortcullisError(error);
+      app.logger.error({ err: error, code: coded.code }, "turn failed");
+      res.send(500, { error: "The bot failed to handle this activity." });
+      return;
+    }
+    if (answer.outcome === "refused") {
+      const said =
+        answer.status === 401 ? "The request's Bot Framework token was refused." : "Try again shortly.";
+      return refuse(res, answer.status, answer.reason, said);
+    }
+    if (answer.body === undefined) res.send(answer.status);
+    else res.send(answer.status, answer.body);
   });
 
   // GET only shows what a confirmation would record: previews and mail scanners open links.

@@ -663,32 +663,63 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
     expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
   });
 
-  it("500 once (before Azure acted): retried, one grant", async () => {
+  it("500 on the initiate (issue 10, item 12): not resent; nothing in the history, so AzureUnavailable for the grant's own retry", async () => {
     await control("POST", "/_sim/faults", {
       kind: "500",
       match: { method: "POST", pathIncludes: "/initiate" },
     });
-    await initiateWeb01("Portcullis R-5");
-    expect((await armCalls("/initiate")).map((call) => call.status)).toEqual([500, 202]);
-    expect(await historyFor("web-01", "Portcullis R-5")).toHaveLength(1);
-    expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
+    await expect(initiateWeb01("Portcullis R-5")).rejects.toMatchObject({ code: ErrorCode.AzureUnavailable });
+    expect((await armCalls("/initiate")).map((call) => call.status)).toEqual([500]);
+    expect(await historyFor("web-01", "Portcullis R-5")).toEqual([]);
+    expect(await probe("203.0.113.7", "web-01", 22)).toBe(false);
   });
 
-  it("connection dropped after Azure recorded the initiate: the SDK's retry supersedes it, one active grant", async () => {
+  it("reply lost after Azure recorded the initiate (issue 10, item 12): one POST, one history entry, the grant found by the history lookup", async () => {
     await control("POST", "/_sim/faults", {
       kind: "drop",
       when: "after",
       match: { method: "POST", pathIncludes: "/initiate" },
     });
     const records = await initiateWeb01("Portcullis R-6");
+    expect(records).toHaveLength(1);
     expect(records[0]?.ports[0]?.status).toBe("Initiated");
+    expect((await armCalls("/initiate")).filter((call) => call.method === "POST")).toHaveLength(1);
     const history = await historyFor("web-01", "Portcullis R-6");
-    // Two identical entries (the retry happened); the older one is superseded, so one is live.
-    expect(history).toHaveLength(2);
-    expect(history.map((r) => r.ports[0]?.status)).toEqual(["Initiated", "Revoked"]);
-    expect(history[1]?.ports[0]?.statusReason).toBe("NewerRequestInitiated");
-    expect(history[0]?.ports[0]?.endTimeUtc).toEqual(history[1]?.ports[0]?.endTimeUtc);
+    expect(history).toHaveLength(1);
+    expect(history[0]?.ports[0]?.status).toBe("Initiated");
     expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+
+  it("a 503 with Retry-After after Azure recorded the initiate is not resent either", async () => {
+    await control("POST", "/_sim/faults", {
+      kind: "503",
+      when: "after",
+      retryAfterSeconds: 0,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const records = await initiateWeb01("Portcullis R-6b");
+    expect(records[0]?.ports[0]?.status).toBe("Initiated");
+    expect((await armCalls("/initiate")).filter((call) => call.method === "POST")).toHaveLength(1);
+    expect(await historyFor("web-01", "Portcullis R-6b")).toHaveLength(1);
+  });
+
+  it("reads keep the SDK's retries: a 500 and a 429 with Retry-After on the policy read are retried", async () => {
+    await control("POST", "/_sim/faults", [
+      { kind: "500", match: { method: "GET", pathIncludes: "/jitNetworkAccessPolicies/default" } },
+      {
+        kind: "429",
+        retryAfterSeconds: 1,
+        match: { method: "GET", pathIncludes: "/jitNetworkAccessPolicies/default" },
+      },
+    ]);
+    const started = Date.now();
+    const policy = await gateway.getVmPolicy(rgWeb, vmId("rg-web", "web-01"));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(policy.rules.map((rule) => rule.number)).toContain(22);
+    const reads = (await armCalls("/jitNetworkAccessPolicies/default")).filter(
+      (call) => call.method === "GET",
+    );
+    expect(reads.map((call) => call.status)).toEqual([500, 429, 200]);
   });
 
   it("every attempt's response lost after Azure recorded it: the gateway finds the grant in the history and succeeds", async () => {
@@ -706,8 +737,9 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
       ports: [{ number: 22, allowedSourceAddressPrefix: "203.0.113.7", status: "Initiated" }],
     });
     const posts = (await armCalls("/initiate")).filter((call) => call.method === "POST");
-    expect(posts).toHaveLength(4); // first try + the SDK's 3 retries
+    expect(posts).toHaveLength(1); // no automatic resend of the initiate
     const history = await historyFor("web-01", "Portcullis R-7");
+    expect(history).toHaveLength(1);
     expect(history.filter((r) => r.ports[0]?.status === "Initiated")).toHaveLength(1);
     expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
     expect(await probe("203.0.113.8", "web-01", 22)).toBe(false);

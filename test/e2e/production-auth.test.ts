@@ -13,7 +13,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Request as BotRequest, Response as BotResponse } from "botbuilder";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTeamsAdapter } from "../../src/chat/teams/teams-adapter.ts";
 import { parseConfig } from "../../src/config.ts";
@@ -24,9 +23,11 @@ import {
   channelClaims,
   type FakeOpenId,
   newSigningKey,
+  publicKeyHmacToken,
   type SigningKey,
   signToken,
   startFakeOpenId,
+  unsignedToken,
 } from "../support/fake-openid.ts";
 
 const APP_ID = "6f1c2a7e-3b54-4d8e-9a1f-0c2b3d4e5f60";
@@ -116,34 +117,38 @@ async function post(
   };
 }
 
-/** What botbuilder's CloudAdapter answers, called directly with a restify-shaped response. */
-async function processDirectly(
+/** What the adapter answers, called directly (no HTTP server), with the turn's logic recorded. */
+async function handleDirectly(
   config: ReturnType<typeof parseConfig>,
   authorization: string,
-): Promise<{ status: number; body: string; ran: boolean; ms: number }> {
+): Promise<{ status: number; reason: string; ran: boolean; ms: number }> {
   const adapter = createTeamsAdapter(config);
-  const answer = { status: 0, body: "" };
-  const response = {
-    status: (code: number) => {
-      answer.status = code;
-    },
-    header: () => undefined,
-    send: (body: unknown) => {
-      answer.body += typeof body === "string" ? body : JSON.stringify(body);
-    },
-    end: () => undefined,
-  };
   let ran = false;
   const started = Date.now();
-  await adapter.process(
-    { method: "POST", headers: { authorization }, body: activity(++sequence) } as unknown as BotRequest,
-    response as unknown as BotResponse,
-    async () => {
-      ran = true;
-    },
-  );
-  return { ...answer, ran, ms: Date.now() - started };
+  const answer = await adapter.handle(authorization, activity(++sequence), async () => {
+    ran = true;
+  });
+  return {
+    status: answer.status,
+    reason: answer.outcome === "refused" ? answer.reason : "",
+    ran,
+    ms: Date.now() - started,
+  };
 }
+
+/** Waits (a little) for the bot's log to catch up: its output arrives through a pipe. */
+async function refusalsReach(reason: string, count: number): Promise<number> {
+  for (let waited = 0; refusals(reason) < count && waited < 3_000; waited += 50)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  return refusals(reason);
+}
+
+/** How often the bot logged a refusal with this reason so far. */
+const refusals = (reason: string): number =>
+  bot
+    .output()
+    .split("\n")
+    .filter((line) => line.includes("activity refused at /api/messages") && line.includes(reason)).length;
 
 const bearer = (token: string) => `Bearer ${token}`;
 const validToken = () => signToken(published, channelClaims(APP_ID, connector.url));
@@ -170,19 +175,20 @@ describe("production mode: /api/messages needs a Bot Framework token", () => {
       authorization: bearer(signToken(stranger, channelClaims(APP_ID, connector.url))),
     });
     expect(sent.status).toBe(401);
-    expect(sent.body).toContain("Signing Key could not be retrieved");
+    // The reason goes to the log, not to the caller.
+    expect(sent.body).not.toContain("Signing Key");
+    expect(await refusalsReach("Signing Key could not be retrieved", 1)).toBe(1);
     expect(openId.keyFetches()).toBeGreaterThan(0);
     refused.push(sent.userId);
   });
 
-  it("a token that claims the published key id but is signed by another key → refused (botbuilder answers 500)", async () => {
+  it("a token that claims the published key id but is signed by another key → 401 (botbuilder alone answers 500)", async () => {
     const forger = newSigningKey("forger");
     const token = signToken(forger, channelClaims(APP_ID, connector.url), { kid: published.kid });
     const sent = await post(bot, { authorization: bearer(token) });
-    // botbuilder 4.23 rethrows jsonwebtoken's "invalid signature" instead of wrapping it in an
-    // AuthenticationError, so CloudAdapter answers 500, not 401. Either way no turn runs (checked below).
-    expect(sent.status).toBe(500);
-    expect(sent.body).toContain("invalid signature");
+    expect(sent.status).toBe(401);
+    expect(sent.body).toBe(JSON.stringify({ error: "The request's Bot Framework token was refused." }));
+    expect(await refusalsReach("invalid signature", 1)).toBe(1);
     refused.push(sent.userId);
   });
 
@@ -237,19 +243,67 @@ describe("production mode: /api/messages needs a Bot Framework token", () => {
   it("with the public-cloud keys out of reach: refused at once, never a hang and never a turn", async () => {
     const config = parseConfig(production);
     const stranger = newSigningKey("stranger-key");
-    const answer = await processDirectly(
+    const answer = await handleDirectly(
       config,
       bearer(signToken(stranger, channelClaims(APP_ID, connector.url))),
     );
-    // Offline (here), botbuilder cannot fetch https://login.botframework.com/…: it answers 500 and
-    // Bot Service would retry. Where the keys can be fetched, this unknown key gets a 401.
-    expect([401, 500]).toContain(answer.status);
-    if (answer.status === 500) expect(answer.body).toContain("login.botframework.com");
+    // Offline (here), https://login.botframework.com/… cannot be fetched: that is our outage, not a
+    // bad token, so 503 (Bot Service retries). Where the keys can be fetched, this unknown key gets a 401.
+    expect([401, 503]).toContain(answer.status);
+    if (answer.status === 503) expect(answer.reason).toContain("login.botframework.com");
     expect(answer.ran).toBe(false);
     expect(answer.ms).toBeLessThan(15_000);
-    const unsigned = await processDirectly(config, "");
+    const unsigned = await handleDirectly(config, "");
     expect(unsigned.status).toBe(401);
     expect(unsigned.ran).toBe(false);
+  });
+
+  describe("attack tokens (issue 10, item 11): each one a 401 with one warn line, never a 500, never a turn", () => {
+    const claims = () => channelClaims(APP_ID, connector.url);
+    const cases: [string, () => string, string][] = [
+      [
+        "alg:none with the published key id",
+        () => unsignedToken(claims(), published.kid),
+        "jwt signature is required",
+      ],
+      [
+        "HS256 signed with the published public key (alg confusion)",
+        () => publicKeyHmacToken(published, claims()),
+        "invalid algorithm",
+      ],
+      [
+        "nbf an hour in the future",
+        () => {
+          const future = claims();
+          return signToken(published, { ...future, nbf: Number(future.nbf) + 3660 });
+        },
+        "jwt not active",
+      ],
+      [
+        "correctly signed but without exp",
+        () => {
+          const { exp: _exp, ...forever } = claims();
+          return signToken(published, forever);
+        },
+        "the token has no exp claim",
+      ],
+      ["not a JWT at all", () => "not.a.jwt", ""],
+    ];
+    for (const [name, token, reason] of cases) {
+      it(`${name} → 401`, async () => {
+        const before = refusals(reason);
+        const from = bot.output().length;
+        const sent = await post(bot, { authorization: bearer(token()) });
+        expect(sent.status).toBe(401);
+        expect(sent.body).toBe(JSON.stringify({ error: "The request's Bot Framework token was refused." }));
+        expect(await refusalsReach(reason, before + 1)).toBe(before + 1);
+        // No error-level line and no stack trace, ours or botbuilder's.
+        const written = bot.output().slice(from);
+        expect(written).not.toContain('"level":50');
+        expect(written).not.toMatch(/\n\s+at /);
+        refused.push(sent.userId);
+      });
+    }
   });
 
   // Last: stops the bot, since the embedded database belongs to one process at a time.
@@ -264,6 +318,6 @@ describe("production mode: /api/messages needs a Bot Framework token", () => {
       await store.close();
     }
     expect(ran).toHaveLength(1);
-    expect(refused.length).toBeGreaterThanOrEqual(7);
+    expect(refused).toHaveLength(12);
   });
 });

@@ -105,10 +105,10 @@ describe("an open window", () => {
   });
 
   it("a grant retried after Azure trouble keeps the end time planned at the first attempt", async () => {
-    // Four 500s: the SDK's own three retries and the first attempt of the grant timer all fail.
+    // One 500: the initiate is never resent by the SDK, so the grant timer's first attempt fails.
     await h.control("POST", "/_sim/faults", {
       kind: "500",
-      times: 4,
+      times: 1,
       match: { method: "POST", pathIncludes: "/initiate" },
     });
     const asked = await requestAccess(
@@ -554,10 +554,10 @@ describe("second thoughts: a window's end withdraws its extensions (issue 9, ite
 
   it("expiry withdraws an approved extension Azure had not opened yet: its retried grant never opens the port", async () => {
     const { id, extension } = await extensionAsked();
-    // Azure fails the extension's first two grant attempts (four calls each: the SDK retries three times).
+    // Azure fails the extension's first two grant attempts (one call each: the initiate is never resent).
     await h.control("POST", "/_sim/faults", {
       kind: "500",
-      times: 8,
+      times: 2,
       match: { method: "POST", pathIncludes: "/initiate" },
     });
     expect((await decide(h.app, alice, extension, "approve")).outcome).toBe("decided");
@@ -788,5 +788,30 @@ describe("the pre-expiry warning (issue 9, item 9)", () => {
     expect(elementsOfType(last?.kind === "window" ? windowCard(last.request) : {}, "Action.Execute")).toEqual(
       [],
     );
+  });
+});
+
+describe("the initiate is sent once (issue 10, item 12)", () => {
+  it("reply lost after Azure recorded it: the request is active and Azure's history holds exactly one entry for it", async () => {
+    await h.control("POST", "/_sim/faults", {
+      kind: "drop",
+      when: "after",
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const id = await approvedAndOpen();
+    const posts = (
+      (await h.control("GET", "/_sim/requests?pathIncludes=/initiate")) as {
+        value: { method: string }[];
+      }
+    ).value.filter((call) => call.method === "POST");
+    expect(posts).toHaveLength(1);
+    const target = (await h.store.requests.get<RequestRecord>(id))?.data.request.targets[0];
+    if (!target) throw new Error("no target");
+    const policy = await h.app.gateway.getVmPolicy(
+      { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
+      target.vmId,
+    );
+    expect(policy.requests.filter((entry) => entry.justification?.includes(id))).toHaveLength(1);
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
   });
 });

@@ -3,7 +3,7 @@
  * loopback (what https://login.botframework.com/v1/.well-known/openidconfiguration serves), and
  * RS256 tokens shaped like the ones the Bot Connector sends. Signing uses node:crypto only.
  */
-import { createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHmac, createSign, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -70,6 +70,21 @@ export function signToken(
   const signer = createSign("RSA-SHA256");
   signer.update(`${header}.${payload}`);
   return `${header}.${payload}.${signer.sign(key.privateKey).toString("base64url")}`;
+}
+
+/** An `alg: none` JWT with no signature, claiming the key id `kid`. */
+export function unsignedToken(claims: Record<string, unknown>, kid: string): string {
+  return `${base64url({ alg: "none", typ: "JWT", kid })}.${base64url(claims)}.`;
+}
+
+/**
+ * Alg confusion: HS256 with the published RSA public key (as the PEM botbuilder builds from the
+ * JWKS) for the HMAC secret — a verifier that let the token pick its algorithm would accept it.
+ */
+export function publicKeyHmacToken(key: SigningKey, claims: Record<string, unknown>): string {
+  const secret = key.publicKey.export({ type: "pkcs1", format: "pem" });
+  const signed = `${base64url({ alg: "HS256", typ: "JWT", kid: key.kid })}.${base64url(claims)}`;
+  return `${signed}.${createHmac("sha256", secret).update(signed).digest("base64url")}`;
 }
 
 /** The claims of a Bot Connector → bot token (issuer api.botframework.com, audience = the bot's app id). */
