@@ -1,6 +1,7 @@
 /**
  * Chat replies as Markdown text, shared by every channel. Pure functions of the use cases' results.
  */
+import { type ChatText, code, joinChat, md } from "../app/chat-text.ts";
 import type { PolicyView } from "../app/fleet.ts";
 import { COMMAND_HELP } from "../domain/commands.ts";
 import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
@@ -36,24 +37,29 @@ export function vmsText(vms: readonly VmWithJit[]): string {
   return sections.join("\n\n");
 }
 
-export function policyText(view: PolicyView): string {
+/** Azure's fields (names, tags, a grant's justification, which carries someone's reason) stay literal. */
+export function policyText(view: PolicyView): ChatText {
   const { vm } = view;
-  const header = `**${vm.ref.name}** — ${vm.ref.resourceGroup}, ${vm.location}, ${vm.osType}, ${vm.powerState}; policy \`${view.policyName}\``;
-  const rules = view.rules.map((rule) => `- ${ruleText(rule)}`).join("\n");
+  const header = md`**${vm.ref.name}** — ${vm.ref.resourceGroup}, ${vm.location}, ${vm.osType}, ${vm.powerState}; policy ${code(view.policyName)}`;
+  const rules = joinChat(
+    view.rules.map((rule) => md`- ${ruleText(rule)}`),
+    "\n",
+  );
   const open =
     view.openGrants.length === 0
-      ? "No port is open now."
-      : `**Open now (${view.openGrants.length})**\n${view.openGrants
-          .map(
+      ? md`No port is open now.`
+      : md`**Open now (${view.openGrants.length})**\n${joinChat(
+          view.openGrants.map(
             (grant) =>
-              `- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? ` — "${grant.justification}"` : ""}`,
-          )
-          .join("\n")}`;
+              md`- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
+          ),
+          "\n",
+        )}`;
   const approvers = vm.tags["jit-approvers"];
   const owners = approvers
-    ? `Approvers (tag \`jit-approvers\`): ${approvers}`
-    : "No `jit-approvers` tag on this VM.";
-  return [header, `**Rules (${view.rules.length})**\n${rules}`, open, owners].join("\n\n");
+    ? md`Approvers (tag \`jit-approvers\`): ${approvers}`
+    : md`No \`jit-approvers\` tag on this VM.`;
+  return joinChat([header, md`**Rules (${view.rules.length})**\n${rules}`, open, owners], "\n\n");
 }
 
 export function ruleText(rule: PortRule): string {

@@ -10,9 +10,11 @@ import { code, md, plain, trustedMarkup } from "../../src/app/chat-text.ts";
 import type { ChatUser } from "../../src/app/context.ts";
 import { decide } from "../../src/app/decide.ts";
 import { armWeeklyDigest, auditReport } from "../../src/app/evidence.ts";
+import { showPolicy } from "../../src/app/fleet.ts";
 import type { OutboundMessage } from "../../src/app/ports.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import { escapeMarkdown } from "../../src/chat/markdown.ts";
+import { policyText } from "../../src/chat/replies.ts";
 import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
 import { teamsText } from "../../src/chat/teams/teams-text.ts";
 import { type BreakGlassCommand, parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
@@ -167,6 +169,20 @@ describe("requester text reaching other people (harness, real use cases)", () =>
     expect(report).toContain("**All requests**\n- ");
     expect(report).not.toContain(LINK);
     expect(report).not.toContain("[security](");
+  });
+
+  it("`policy` shows an open grant's justification (the requester's reason, from Azure) as text", async () => {
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      parsed("request", `ssh web-01 from 203.0.113.7 for 1h because ${LINK}`),
+    );
+    await decide(h.app, alice, asked.requestId ?? "", "approve");
+    await h.settle();
+    const shown = teamsText(policyText(await showPolicy(h.app.gateway, h.app.clock, "web-01")));
+    expect(shown).toContain(SHOWN);
+    expect(shown).not.toContain(LINK);
+    expect(shown).toMatch(/^\*\*web-01\*\* — /);
   });
 
   it("the review escalation and the weekly digest carry the incident reason and flag note as text", async () => {
