@@ -18,6 +18,7 @@ import { join } from "node:path";
 import pg from "pg";
 import pino from "pino";
 import { expireWindow } from "../src/app/access-window.ts";
+import { plainTextOf } from "../src/app/chat-text.ts";
 import type { AppContext, AppSettings } from "../src/app/context.ts";
 import type { JitGateway, MessageHandle, Notifier, OutboundMessage, Recipient } from "../src/app/ports.ts";
 import type { RequestRecord } from "../src/app/request-record.ts";
@@ -47,7 +48,7 @@ const RUNNER = { pollMs: 1_000, leaseMs: 60_000, batch: 20, loop: true } as cons
 class TimingNotifier implements Notifier {
   readonly toldAt = new Map<string, number>();
   async toUser(_recipient: Recipient, message: OutboundMessage): Promise<MessageHandle> {
-    const id = message.kind === "text" ? /^(R-\d+)/.exec(message.text)?.[1] : undefined;
+    const id = message.kind === "text" ? /^(R-\d+)/.exec(plainTextOf(message.text))?.[1] : undefined;
     if (id && !this.toldAt.has(id)) this.toldAt.set(id, Date.now());
     return { conversationKey: "bench", activityId: "bench" };
   }

@@ -9,6 +9,7 @@ import { formatDuration, utcText } from "../domain/duration.ts";
 import { justificationFor, requestIdFromJustification } from "../domain/justification.ts";
 import type { NsgAllowRule } from "../domain/vm.ts";
 import { recipientOf, replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
+import { code, joinChat, md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf, withdrawnSentence } from "./extension-withdrawal.ts";
 import { cancelRequest } from "./my-requests.ts";
@@ -62,7 +63,7 @@ export async function warnBeforeExpiry(ctx: AppContext, timer: ClaimedTimer): Pr
   );
   if (!handle) {
     // No 1:1 chat to put a card in: say it in words where they asked.
-    const text = `${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utcText(end)}. Extend it (\`extend ${request.id} 30m\`) or, if you are finished, \`done ${request.id}\`.`;
+    const text = md`${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utcText(end)}. Extend it (${code(`extend ${request.id} 30m`)}) or, if you are finished, ${code(`done ${request.id}`)}.`;
     await tellRequester(ctx, stored.data, text);
   }
   for (let attempt = 0, current: StoredRecord | undefined = stored; attempt < 5 && current; attempt++) {
@@ -122,7 +123,7 @@ async function announceExpiry(ctx: AppContext, record: RequestRecord, end: Date)
   await tellRequester(
     ctx,
     record,
-    `${record.request.id}: ${windowWords(record.request)} closed at ${utcText(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.${withdrawnSentence(record.request.id, withdrawn)}`,
+    md`${record.request.id}: ${windowWords(record.request)} closed at ${utcText(end)}. Existing sessions are not cut by JIT — log out now. I'll check in Azure that it really closed.${withdrawnSentence(record.request.id, withdrawn)}`,
   );
 }
 
@@ -175,11 +176,17 @@ export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promis
     payload: { source: request.source.prefix, stillOpen },
   });
   if (closed) return;
-  const alarm = [
-    `⚠ ${requestId} should have closed at ${utcText(new Date(closure.expectedAt))}, but ${request.source.prefix} can still get in:`,
-    stillOpen.map((line) => `- ${line}`).join("\n"),
-    "Remove the rule by hand (Azure portal → the NSG → Inbound security rules, or `az network nsg rule delete`) and look at the VM's sign-ins since then.",
-  ].join("\n\n");
+  const alarm = joinChat(
+    [
+      md`⚠ ${requestId} should have closed at ${utcText(new Date(closure.expectedAt))}, but ${request.source.prefix} can still get in:`,
+      joinChat(
+        stillOpen.map((line) => md`- ${line}`),
+        "\n",
+      ),
+      md`Remove the rule by hand (Azure portal → the NSG → Inbound security rules, or \`az network nsg rule delete\`) and look at the VM's sign-ins since then.`,
+    ],
+    "\n\n",
+  );
   await tellApprovers(ctx, request, alarm);
   const channel = ctx.settings.securityConversationKey;
   if (channel) await ctx.notifier.toConversation(channel, { kind: "text", text: alarm });
@@ -197,7 +204,7 @@ export async function remindApprovers(ctx: AppContext, timer: ClaimedTimer): Pro
     typeof timer.payload.timesOutAt === "string"
       ? ` It times out at ${utcText(new Date(timer.payload.timesOutAt))}.`
       : "";
-  const text = `Reminder: ${request.id} from ${request.requester.name} (${windowWords(request)}) still waits for your decision.${due}`;
+  const text = md`Reminder: ${request.id} from ${request.requester.name} (${windowWords(request)}) still waits for your decision.${due}`;
   await Promise.all(
     waiting.map((approver) => ctx.notifier.toUser(recipientOf(approver), { kind: "text", text })),
   );
@@ -238,7 +245,7 @@ export async function finishAccess(
     await tellRequester(
       ctx,
       next,
-      `${request.id} was closed early by ${user.name}; ${windowWords(request)} closes at ${utcText(closesAt)}.${extra}`,
+      md`${request.id} was closed early by ${user.name}; ${windowWords(request)} closes at ${utcText(closesAt)}.${extra}`,
     );
   return `${request.id}: ${windowWords(request)} closes at ${utcText(closesAt)} (JIT needs an end time in the future, so up to a minute). Existing sessions are not cut — log out.${extra}`;
 }

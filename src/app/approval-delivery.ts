@@ -3,6 +3,7 @@
  * copies when the request moves on — so no stale Approve button survives anywhere.
  */
 import { type AccessRequest, FINAL_STATES, OPEN_STATES } from "../domain/access-request.ts";
+import type { ChatText } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import type { MessageHandle, OutboundMessage, Recipient } from "./ports.ts";
 import {
@@ -206,7 +207,11 @@ export async function replaceCards(ctx: AppContext, given: RequestRecord): Promi
 }
 
 /** A notice to the requester: their 1:1 chat, else the conversation they asked in. True when it got there. */
-export async function tellRequester(ctx: AppContext, record: RequestRecord, text: string): Promise<boolean> {
+export async function tellRequester(
+  ctx: AppContext,
+  record: RequestRecord,
+  text: ChatText,
+): Promise<boolean> {
   const { requester } = record.request;
   const message: OutboundMessage = { kind: "text", text };
   const direct = await ctx.notifier.toUser(
@@ -220,7 +225,7 @@ export async function tellRequester(ctx: AppContext, record: RequestRecord, text
 }
 
 /** A notice to every approver the bot can reach (e.g. Azure refused what they approved). */
-export async function tellApprovers(ctx: AppContext, request: AccessRequest, text: string): Promise<void> {
+export async function tellApprovers(ctx: AppContext, request: AccessRequest, text: ChatText): Promise<void> {
   const message: OutboundMessage = { kind: "text", text };
   await Promise.all(
     request.approval.approvers.map((approver) => ctx.notifier.toUser(recipientOf(approver), message)),

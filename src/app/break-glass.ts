@@ -25,6 +25,7 @@ import {
   replaceCards,
   reviewOwed,
 } from "./approval-delivery.ts";
+import { type ChatText, code, joinChat, md, trustedMarkup } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { pickVm } from "./fleet.ts";
 import type { ClaimedTimer } from "./ports.ts";
@@ -36,7 +37,7 @@ export async function breakGlass(
   ctx: AppContext,
   user: ChatUser,
   command: BreakGlassCommand,
-): Promise<string> {
+): Promise<ChatText | string> {
   if (!user.upn)
     return "I couldn't look up your sign-in name (UPN) in Teams, and the on-call roster is kept by UPN. Try again in a minute.";
   const picked = pickVm(await ctx.gateway.listVms(), command.vm);
@@ -108,11 +109,11 @@ export async function breakGlass(
   );
   const audience = audienceText(await broadcast(ctx, stored.id));
   if (request.state === "awaiting_source") {
-    return `${id} BREAK-GLASS on ${vm.ref.name} for ${command.incident}. ${audience}; a review is owed.\n\n${await offerSourceLink(ctx, id, user)}`;
+    return md`${id} BREAK-GLASS on ${vm.ref.name} for ${command.incident}. ${audience}; a review is owed.\n\n${trustedMarkup(await offerSourceLink(ctx, id, user))}`;
   }
   await scheduleTimer(ctx, TimerKind.Grant, id, now);
   ctx.wake();
-  return `${id} BREAK-GLASS on ${vm.ref.name} for ${command.incident}: opening port ${checked.target.ports.join(", ")} for ${request.source?.prefix} now, for ${formatDuration(checked.durationMs)}. ${audience}; a review is owed.`;
+  return md`${id} BREAK-GLASS on ${vm.ref.name} for ${command.incident}: opening port ${checked.target.ports.join(", ")} for ${request.source?.prefix ?? ""} now, for ${formatDuration(checked.durationMs)}. ${audience}; a review is owed.`;
 }
 
 /** Acknowledge or Flag on the break-glass card. */
@@ -124,7 +125,7 @@ export async function reviewBreakGlass(
   note?: string,
 ): Promise<{
   readonly outcome: "decided" | "refused";
-  readonly message: string;
+  readonly message: ChatText | string;
   readonly record?: RequestRecord;
 }> {
   const actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
@@ -144,7 +145,7 @@ export async function reviewBreakGlass(
     if (kind === "acknowledge")
       return { outcome: "decided", message: `You acknowledged ${requestId}.`, record: next };
     const channel = ctx.settings.securityConversationKey;
-    const text = `⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident}) was flagged by ${user.name}: ${note?.trim()}`;
+    const text = md`⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident ?? ""}) was flagged by ${user.name}: ${note?.trim() ?? ""}`;
     const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
     if (!posted)
       ctx.logger.error({ requestId, channel }, "a flagged break-glass reached no security channel");
@@ -162,7 +163,7 @@ export async function remindReviewers(ctx: AppContext, timer: ClaimedTimer): Pro
   const stored = await loadRecord(ctx, String(timer.payload.requestId));
   const request = stored?.data.request;
   if (request?.review?.state !== "required") return;
-  const text = `Reminder: the break-glass ${request.id} by ${request.requester.name} on ${targetsText(request)} (${request.incident}) still needs your review — acknowledge or flag it on the card by ${utcText(new Date(request.review.dueAt))}.`;
+  const text = md`Reminder: the break-glass ${request.id} by ${request.requester.name} on ${targetsText(request)} (${request.incident ?? ""}) still needs your review — acknowledge or flag it on the card by ${utcText(new Date(request.review.dueAt))}.`;
   await Promise.all(
     request.approval.approvers.map((approver) =>
       ctx.notifier.toUser(recipientOf(approver), { kind: "text", text }),
@@ -180,7 +181,7 @@ export async function escalateOverdueReview(ctx: AppContext, timer: ClaimedTimer
     const next: RequestRecord = { ...stored.data, request: moved.request };
     if (!(await commit(ctx, stored, next, moved.event))) continue;
     await replaceCards(ctx, next);
-    const text = `⚠ Nobody reviewed the break-glass ${requestId} by ${next.request.requester.name} on ${targetsText(next.request)} (${next.request.incident}: ${next.request.reason}) in time. The security team owns the review now.`;
+    const text = md`⚠ Nobody reviewed the break-glass ${requestId} by ${next.request.requester.name} on ${targetsText(next.request)} (${next.request.incident ?? ""}: ${next.request.reason ?? ""}) in time. The security team owns the review now.`;
     const channel = ctx.settings.securityConversationKey;
     const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
     if (!posted) {
@@ -204,9 +205,9 @@ export function fallbackInstructions(
   ctx: AppContext,
   request: AccessRequest,
   subscriptionHint = "<subscription-id>",
-): string {
+): ChatText {
   const [target] = request.targets;
-  if (!target) return "";
+  if (!target) return md``;
   const subscription = /^\/subscriptions\/([^/]+)/i.exec(target.vmId)?.[1] ?? subscriptionHint;
   const end = new Date(ctx.clock.now().getTime() + request.durationMs).toISOString();
   const body = JSON.stringify({
@@ -224,9 +225,10 @@ export function fallbackInstructions(
   });
   const url = `https://management.azure.com/subscriptions/${subscription}/resourceGroups/${target.resourceGroup}/providers/Microsoft.Security/locations/${target.location}/jitNetworkAccessPolicies/${target.policyName}/initiate?api-version=2020-01-01`;
   const runbook = ctx.settings.breakGlassRunbookUrl
-    ? `Runbook: ${ctx.settings.breakGlassRunbookUrl}\n\n`
+    ? md`Runbook: ${ctx.settings.breakGlassRunbookUrl}\n\n`
     : "";
-  return `${runbook}An operator with the JIT initiate right can open it by hand:\n\n\`az rest --method post --url "${url}" --body '${body}'\``;
+  // The incident is in the body: a code span whose fence outlasts any backtick in it keeps it literal.
+  return md`${runbook}An operator with the JIT initiate right can open it by hand:\n\n${code(`az rest --method post --url "${url}" --body '${body}'`)}`;
 }
 
 /** Who the broadcast reached: the sentences about it are built from this, never from who was meant. */
@@ -262,22 +264,25 @@ async function broadcast(ctx: AppContext, requestId: string): Promise<BroadcastR
 }
 
 /** "I've told the security channel and alice@…; I could not reach frank@… (…)", from what was delivered. */
-function audienceText(reach: BroadcastReach): string {
+function audienceText(reach: BroadcastReach): ChatText {
   const told = [...(reach.channel === "posted" ? ["the security channel"] : []), ...reach.reached];
-  const parts = [told.length > 0 ? `I've told ${listText(told)}` : "I could not tell anyone"];
-  if (reach.channel === "not-configured") parts.push("no security channel is set up (SECURITY_CHANNEL)");
-  if (reach.channel === "unreachable") parts.push("I could not post in the security channel");
+  const parts = [told.length > 0 ? md`I've told ${listText(told)}` : md`I could not tell anyone`];
+  if (reach.channel === "not-configured") parts.push(md`no security channel is set up (SECURITY_CHANNEL)`);
+  if (reach.channel === "unreachable") parts.push(md`I could not post in the security channel`);
   if (reach.unreachable.length > 0)
     parts.push(
-      `I could not reach ${listText(reach.unreachable)}; they get the review card when they first message me`,
+      md`I could not reach ${listText(reach.unreachable)}; they get the review card when they first message me`,
     );
   if (reach.reached.length === 0 && reach.unreachable.length === 0)
-    parts.push("the VM has no owner to review it (jit-approvers tag or the rules file)");
-  return parts.join("; ");
+    parts.push(md`the VM has no owner to review it (jit-approvers tag or the rules file)`);
+  return joinChat(parts, "; ");
 }
 
-function listText(items: readonly string[]): string {
-  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+/** "a, b and c": the names are other people's text, the commas and "and" the bot's. */
+function listText(items: readonly string[]): ChatText {
+  return items.length <= 1
+    ? md`${items[0] ?? ""}`
+    : md`${joinChat(items.slice(0, -1), ", ")} and ${items.at(-1) ?? ""}`;
 }
 
 function reviewersFor(ctx: AppContext, vm: VmWithJit, user: ChatUser): readonly string[] {

@@ -9,6 +9,7 @@ import { ErrorCode } from "../domain/errors.ts";
 import { eligibleApprovers, requiredApprovalsFor } from "../domain/rules.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
+import { type ChatText, md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
@@ -18,7 +19,7 @@ export interface DecideResult {
   /** decided: the click moved the request; refused: it did not (and `message` says why). */
   readonly outcome: "decided" | "refused";
   /** What the clicker reads: a confirmation, or why nothing changed. */
-  readonly message: string;
+  readonly message: ChatText | string;
   /** The request as it stands after the click, for the clicker's copy of the card. */
   readonly record?: RequestRecord;
 }
@@ -88,13 +89,13 @@ async function afterDecision(ctx: AppContext, record: RequestRecord): Promise<bo
     return tellRequester(
       ctx,
       record,
-      `${request.id} was denied by ${denial?.byName ?? denial?.byUpn ?? "an approver"}: ${denial?.reason ?? "no reason given"}. Nothing was opened.`,
+      md`${request.id} was denied by ${denial?.byName ?? denial?.byUpn ?? "an approver"}: ${denial?.reason ?? "no reason given"}. Nothing was opened.`,
     );
   }
   return true;
 }
 
-function summary(record: RequestRecord, requesterTold: boolean): string {
+function summary(record: RequestRecord, requesterTold: boolean): ChatText | string {
   const { request } = record;
   const count = request.decisions.filter((decision) => decision.kind === "approve").length;
   switch (request.state) {
@@ -104,8 +105,8 @@ function summary(record: RequestRecord, requesterTold: boolean): string {
       return `You approved ${request.id}; I'm opening it now.`;
     case "denied":
       return requesterTold
-        ? `You denied ${request.id}; ${request.requester.name} has been told.`
-        : `You denied ${request.id}, but I could not reach ${request.requester.name} to say so: tell them yourself.`;
+        ? md`You denied ${request.id}; ${request.requester.name} has been told.`
+        : md`You denied ${request.id}, but I could not reach ${request.requester.name} to say so: tell them yourself.`;
     default:
       return `Your approval of ${request.id} is recorded (${count} of ${request.approval.required}).`;
   }

@@ -12,6 +12,7 @@ import {
 } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
 import { personName } from "../domain/person.ts";
+import { type ChatText, joinChat, md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import type { RequestRecord } from "./request-record.ts";
@@ -23,7 +24,7 @@ export async function auditReport(
   ctx: AppContext,
   user: ChatUser,
   options: { readonly vm?: string; readonly sinceMs: number },
-): Promise<string> {
+): Promise<ChatText | string> {
   const me = user.upn?.toLowerCase();
   const records = await recent(ctx, options.sinceMs, options.vm);
   const auditor = me !== undefined && ctx.settings.auditors.includes(me);
@@ -35,7 +36,7 @@ export async function auditReport(
     return "The full audit is for the security team (AUDITORS). As an approver, ask for one VM: `audit web-01 7d`.";
   }
   if (!auditor && visible.length === 0 && records.length > 0) {
-    return `You are not an approver of ${options.vm}, so I can't show its audit. The security team (AUDITORS) can.`;
+    return md`You are not an approver of ${options.vm ?? ""}, so I can't show its audit. The security team (AUDITORS) can.`;
   }
   return evidenceText(visible, {
     since: new Date(ctx.clock.now().getTime() - options.sinceMs),
@@ -48,7 +49,7 @@ export async function weeklyDigest(ctx: AppContext, timer: ClaimedTimer): Promis
   const channel = ctx.settings.securityConversationKey;
   if (channel) {
     const records = await recent(ctx, WEEK_MS);
-    const text = `**Weekly JIT evidence**\n\n${evidenceText(records, { since: new Date(timer.dueAt.getTime() - WEEK_MS) })}`;
+    const text = md`**Weekly JIT evidence**\n\n${evidenceText(records, { since: new Date(timer.dueAt.getTime() - WEEK_MS) })}`;
     await ctx.notifier.toConversation(channel, { kind: "text", text });
   }
   await armWeeklyDigest(ctx, new Date(timer.dueAt.getTime() + 1000));
@@ -68,27 +69,26 @@ export async function armWeeklyDigest(ctx: AppContext, after: Date = ctx.clock.n
 export function evidenceText(
   records: readonly RequestRecord[],
   scope: { readonly since: Date; readonly vm?: string },
-): string {
-  const where = scope.vm ? ` on ${scope.vm}` : "";
-  const header = `Since ${utcText(scope.since)}${where}: ${records.length} request${records.length === 1 ? "" : "s"}.`;
+): ChatText {
+  const where = scope.vm ? md` on ${scope.vm}` : "";
+  const header = md`Since ${utcText(scope.since)}${where}: ${records.length} request${records.length === 1 ? "" : "s"}.`;
   if (records.length === 0) return header;
   const flagged = records.filter((record) => record.request.review?.state === "flagged");
   const overdue = records.filter((record) => record.request.review?.state === "escalated");
   const notClosed = records.filter((record) => record.closure?.closed === false);
   const sections = [header];
+  const lines = (list: readonly RequestRecord[]) => joinChat(list.map(line), "\n");
   if (flagged.length > 0)
-    sections.push(`**Flagged break-glass reviews (${flagged.length})**\n${flagged.map(line).join("\n")}`);
+    sections.push(md`**Flagged break-glass reviews (${flagged.length})**\n${lines(flagged)}`);
   if (overdue.length > 0)
-    sections.push(`**Break-glass reviews overdue (${overdue.length})**\n${overdue.map(line).join("\n")}`);
+    sections.push(md`**Break-glass reviews overdue (${overdue.length})**\n${lines(overdue)}`);
   if (notClosed.length > 0)
-    sections.push(
-      `**Windows that did not close on time (${notClosed.length})**\n${notClosed.map(line).join("\n")}`,
-    );
-  sections.push(`**All requests**\n${records.map(line).join("\n")}`);
-  return sections.join("\n\n");
+    sections.push(md`**Windows that did not close on time (${notClosed.length})**\n${lines(notClosed)}`);
+  sections.push(md`**All requests**\n${lines(records)}`);
+  return joinChat(sections, "\n\n");
 }
 
-function line(record: RequestRecord): string {
+function line(record: RequestRecord): ChatText {
   const { request } = record;
   const what = request.targets.map((target) => `${target.vmName}:${target.ports.join(",")}`).join(" ");
   const approvers = request.decisions
@@ -97,9 +97,9 @@ function line(record: RequestRecord): string {
   const denied = request.decisions.find((d) => d.kind === "deny");
   const who =
     request.kind === "break_glass"
-      ? `BREAK-GLASS ${request.incident ?? ""}, review ${reviewText(request)}`
+      ? md`BREAK-GLASS ${request.incident ?? ""}, review ${reviewText(request)}`
       : denied
-        ? `denied by ${personName(deciderOf(denied))}: ${denied.reason ?? ""}`
+        ? md`denied by ${personName(deciderOf(denied))}: ${denied.reason ?? ""}`
         : approvers.length > 0
           ? `approved by ${approvers.join(", ")}`
           : "no decision";
@@ -108,19 +108,19 @@ function line(record: RequestRecord): string {
     : "";
   const closed =
     record.closure?.closed === true
-      ? "closure verified"
+      ? md`; closure verified`
       : record.closure?.closed === false
-        ? "**NOT closed at check**"
+        ? md`; **NOT closed at check**`
         : "";
-  const reason = request.reason ? `“${request.reason}”` : "";
-  return `- ${request.id} ${request.requester.upn ?? request.requester.name} → ${what} from ${request.source?.prefix ?? "?"} for ${formatDuration(request.durationMs)}; ${who}; ${request.state}${window ? `; ${window}` : ""}${closed ? `; ${closed}` : ""} ${reason}`.trimEnd();
+  const reason = request.reason ? md` “${request.reason}”` : "";
+  return md`- ${request.id} ${request.requester.upn ?? request.requester.name} → ${what} from ${request.source?.prefix ?? "?"} for ${formatDuration(request.durationMs)}; ${who}; ${request.state}${window ? `; ${window}` : ""}${closed}${reason}`;
 }
 
-function reviewText(request: AccessRequest): string {
+function reviewText(request: AccessRequest): ChatText {
   const review = request.review;
-  if (!review) return "none";
+  if (!review) return md`none`;
   const by = reviewerOf(review);
-  return `${review.state}${by ? ` by ${personName(by)}` : ""}${review.note ? `: ${review.note}` : ""}`;
+  return md`${review.state}${by ? md` by ${personName(by)}` : ""}${review.note ? md`: ${review.note}` : ""}`;
 }
 
 async function recent(ctx: AppContext, sinceMs: number, vm?: string): Promise<RequestRecord[]> {

@@ -12,6 +12,7 @@ import { justificationFor } from "../domain/justification.ts";
 import { AZURE_MAX_DURATION_MS } from "../domain/request-check.ts";
 import { type ApprovalSubject, resolveApprovalPolicy } from "../domain/rules.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
+import { md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import { flagsFor } from "./request-access.ts";
@@ -149,7 +150,7 @@ export async function supersedeExtended(ctx: AppContext, extension: RequestRecor
     ]);
     await withdrawExtensionsOf(ctx, next.request);
     await replaceCards(ctx, next);
-    await tellRequester(ctx, next, `${originalId} continues as ${extension.request.id}.`);
+    await tellRequester(ctx, next, md`${originalId} continues as ${extension.request.id}.`);
     return;
   }
 }

@@ -20,6 +20,7 @@ import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.
 import { scheduleWindowTimers } from "./access-window.ts";
 import { replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
 import { fallbackInstructions } from "./break-glass.ts";
+import { type ChatText, code, joinChat, md } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import { supersedeExtended } from "./extend.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
@@ -102,7 +103,7 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
           await tellRequester(
             ctx,
             stored.data,
-            `${request.id} is not open yet: ${coded.userMessage} I'm retrying. If you cannot wait:\n\n${fallbackInstructions(ctx, request)}`,
+            md`${request.id} is not open yet: ${coded.userMessage} I'm retrying. If you cannot wait:\n\n${fallbackInstructions(ctx, request)}`,
           );
         }
         throw coded;
@@ -214,11 +215,12 @@ async function failGrant(
 async function afterFailure(ctx: AppContext, next: RequestRecord, message: string): Promise<void> {
   await withdrawExtensionsOf(ctx, next.request);
   await replaceCards(ctx, next);
-  const text = `${next.request.id} could not be opened: ${message}`;
+  const text = md`${next.request.id} could not be opened: ${message}`;
   if (next.request.kind === "break_glass") {
-    await tellRequester(ctx, next, `${text}\n\n${fallbackInstructions(ctx, next.request)}`);
+    await tellRequester(ctx, next, md`${text}\n\n${fallbackInstructions(ctx, next.request)}`);
     const channel = ctx.settings.securityConversationKey;
-    if (channel) await ctx.notifier.toConversation(channel, { kind: "text", text: `⚠ Break-glass ${text}` });
+    if (channel)
+      await ctx.notifier.toConversation(channel, { kind: "text", text: md`⚠ Break-glass ${text}` });
   } else {
     await tellRequester(ctx, next, text);
   }
@@ -226,33 +228,38 @@ async function afterFailure(ctx: AppContext, next: RequestRecord, message: strin
 }
 
 /** What is open, from where, until when, and how to connect. */
-export function grantNotice(record: RequestRecord): string {
+export function grantNotice(record: RequestRecord): ChatText {
   const { request } = record;
   const end = new Date(request.grant?.endTimeUtc ?? Date.now());
   const source = request.source?.prefix ?? "?";
   const lines = request.targets.map((target) => {
     const ports = target.ports.join(", ");
-    return `- **${target.vmName}** port ${ports}: ${connectHint(target)}`;
+    return md`- **${target.vmName}** port ${ports}: ${connectHint(target)}`;
   });
-  return [
-    `${request.id} is open for ${source} until ${utcText(end)}${localTime(end, record.requesterTimeZone)}.`,
-    lines.join("\n"),
-    "JIT closes the port at that time; sessions already open are not cut, so log out when you are done.",
-  ].join("\n\n");
+  return joinChat(
+    [
+      md`${request.id} is open for ${source} until ${utcText(end)}${localTime(end, record.requesterTimeZone)}.`,
+      joinChat(lines, "\n"),
+      md`JIT closes the port at that time; sessions already open are not cut, so log out when you are done.`,
+    ],
+    "\n\n",
+  );
 }
 
-function connectHint(target: AccessRequest["targets"][number]): string {
+function connectHint(target: AccessRequest["targets"][number]): ChatText {
   const address = target.connectAddress;
-  if (!address) return "connect to the VM's address from your network";
+  if (!address) return md`connect to the VM's address from your network`;
   const hints = target.ports.map((port) => {
     const mapped = target.mappedPorts?.find((entry) => entry.port === port)?.mappedPort;
     const via = mapped ?? port;
     if (port === 22)
-      return via === 22 ? `\`ssh ${address}\`` : `\`ssh -p ${via} ${address}\` (through the firewall)`;
-    if (port === 3389) return `Remote Desktop to \`${address}:${via}\``;
-    return `\`${address}:${via}\``;
+      return via === 22
+        ? code(`ssh ${address}`)
+        : md`${code(`ssh -p ${via} ${address}`)} (through the firewall)`;
+    if (port === 3389) return md`Remote Desktop to ${code(`${address}:${via}`)}`;
+    return code(`${address}:${via}`);
   });
-  return hints.join(", ");
+  return joinChat(hints, ", ");
 }
 
 function localTime(date: Date, timeZone: string | undefined): string {

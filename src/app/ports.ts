@@ -4,6 +4,7 @@
  */
 import type { AccessRequest } from "../domain/access-request.ts";
 import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
+import type { ChatText } from "./chat-text.ts";
 
 export interface Clock {
   now(): Date;
@@ -67,14 +68,17 @@ export interface OnCallRoster {
 
 // ---------------------------------------------------------------- Chat
 
-/** What the app says; each chat adapter renders it (Markdown text, an Adaptive Card, Block Kit…). */
+/**
+ * What the app says; each chat adapter renders it (Markdown text, an Adaptive Card, Block Kit…).
+ * Text is ChatText, never a string: other people's text in it stays literal (app/chat-text.ts).
+ */
 export type OutboundMessage =
-  | { readonly kind: "text"; readonly text: string }
+  | { readonly kind: "text"; readonly text: ChatText }
   | { readonly kind: "approval"; readonly request: AccessRequest; readonly context: ApprovalContext }
   /** Break-glass: the broadcast that is also the review card. */
   | { readonly kind: "break-glass"; readonly request: AccessRequest }
   /** The requester's open window: the pre-expiry warning with Extend and Done. */
-  | { readonly kind: "window"; readonly request: AccessRequest; readonly text?: string };
+  | { readonly kind: "window"; readonly request: AccessRequest; readonly text?: ChatText };
 
 /** What an approval card shows beyond the request itself; stored with it so the card stays a function of state. */
 export interface ApprovalContext {

@@ -10,6 +10,7 @@ import { riskFlags } from "../domain/risk-flags.ts";
 import { describeStart, resolveStart } from "../domain/start-time.ts";
 import type { VmWithJit } from "../domain/vm.ts";
 import { askApprovers } from "./approval-delivery.ts";
+import { trustedMarkup } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { pickVm } from "./fleet.ts";
 import { cancelRequest } from "./my-requests.ts";
@@ -151,7 +152,8 @@ export async function offerSourceLink(ctx: AppContext, requestId: string, user: 
   if (user.conversationKey.startsWith("user:")) return text;
   const sent = await ctx.notifier.toUser(
     { userId: user.id, ...(user.upn ? { upn: user.upn } : {}) },
-    { kind: "text", text },
+    // Every part of it is the bot's own: the id, the configured base URL and a token it generated.
+    { kind: "text", text: trustedMarkup(text) },
   );
   if (sent) {
     return `${requestId}: I've sent you a private link in our 1:1 chat to record your address; open it on the machine you will connect from. It is not posted here, where anyone could open it.`;

@@ -1,6 +1,7 @@
 /** Undecided requests end: nobody decided in time, or the one-time link was never opened. */
 import { SYSTEM_ACTOR, timeout } from "../domain/access-request.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
+import { md } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
@@ -36,7 +37,7 @@ async function afterTimeout(ctx: AppContext, record: RequestRecord, noAddress: b
     ctx,
     record,
     noAddress
-      ? `${request.id} ended: the address link was not opened in time. Nothing was opened; ask again when you are at the machine.`
-      : `${request.id} timed out: nobody decided in time. Nothing was opened; ask again, or ping ${request.approval.approvers.join(", ")}.`,
+      ? md`${request.id} ended: the address link was not opened in time. Nothing was opened; ask again when you are at the machine.`
+      : md`${request.id} timed out: nobody decided in time. Nothing was opened; ask again, or ping ${request.approval.approvers.join(", ")}.`,
   );
 }

@@ -9,6 +9,7 @@ import { type AccessRequest, provideBreakGlassSource, provideSource } from "../d
 import { clientAddressFromRequest, parseSourcePrefix, specialRangeOf } from "../domain/address.ts";
 import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.ts";
 import { askApprovers, replaceCards, tellRequester } from "./approval-delivery.ts";
+import { md, trustedMarkup } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import type { SourceLink } from "./ports.ts";
 import { hashToken } from "./request-access.ts";
@@ -211,7 +212,8 @@ async function refuse(ctx: AppContext, refused: Refused): Promise<LinkPage> {
   await tellRequester(
     ctx,
     refused.stored.data,
-    `The address link for ${request.id} was opened from **${refused.seenAddress}**, and I could not use that address: ${refused.reason} Nothing was recorded. ${advice}`,
+    // `advice` is the bot's own sentence; the only address in it is one the bot parsed, not typed text.
+    md`The address link for ${request.id} was opened from **${refused.seenAddress}**, and I could not use that address: ${refused.reason} Nothing was recorded. ${trustedMarkup(advice)}`,
   );
   return {
     status: 403,
@@ -266,7 +268,7 @@ async function record(ctx: AppContext, usable: Usable): Promise<LinkPage> {
   await tellRequester(
     ctx,
     next,
-    `I recorded **${address}**${demo} for ${request.id} from the link. ${reply}`,
+    md`I recorded **${address}**${demo} for ${request.id} from the link. ${trustedMarkup(reply)}`,
   );
   return recorded(
     request,

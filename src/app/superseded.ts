@@ -8,6 +8,7 @@ import { revoke, SYSTEM_ACTOR } from "../domain/access-request.ts";
 import { utcText } from "../domain/duration.ts";
 import { supersededIn } from "../domain/supersession.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
+import { code, md } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
@@ -63,13 +64,13 @@ export async function checkWindowHolder(ctx: AppContext, timer: ClaimedTimer): P
   await cancelTimers(ctx, requestId, [TimerKind.PreExpiryWarning, TimerKind.Expiry]);
   await replaceCards(ctx, next);
   const source = found.by.ports.find((port) => port.number === found.port)?.allowedSourceAddressPrefix;
-  const text = `${requestId} is no longer yours in Azure: ${by} opened ${found.vmName} port ${found.port}${source ? ` for ${source}` : ""} at ${when} outside Portcullis, and JIT keeps one window per VM and port, so yours ended then. Ask again with \`ssh ${found.vmName}\` if you still need it.`;
+  const text = md`${requestId} is no longer yours in Azure: ${by} opened ${found.vmName} port ${found.port}${source ? md` for ${source}` : ""} at ${when} outside Portcullis, and JIT keeps one window per VM and port, so yours ended then. Ask again with ${code(`ssh ${found.vmName}`)} if you still need it.`;
   await tellRequester(ctx, next, text);
   const channel = ctx.settings.securityConversationKey;
   if (channel) {
     await ctx.notifier.toConversation(channel, {
       kind: "text",
-      text: `⚠ ${requestId} (${request.requester.upn ?? request.requester.name}) was replaced in Azure by a JIT request Portcullis did not make: ${by} opened ${found.vmName} port ${found.port}${source ? ` for ${source}` : ""} at ${when}${found.by.justification ? ` ("${found.by.justification}")` : ""}.`,
+      text: md`⚠ ${requestId} (${request.requester.upn ?? request.requester.name}) was replaced in Azure by a JIT request Portcullis did not make: ${by} opened ${found.vmName} port ${found.port}${source ? md` for ${source}` : ""} at ${when}${found.by.justification ? md` ("${found.by.justification}")` : ""}.`,
     });
   }
 }

@@ -16,6 +16,7 @@ import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
 import { requestIdFromJustification } from "../domain/justification.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
+import { md } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import type { ClaimedTimer } from "./ports.ts";
@@ -84,8 +85,8 @@ export async function completeWindowChange(ctx: AppContext, timer: ClaimedTimer)
       ctx,
       outcome.record,
       change.kind === "close"
-        ? `${requestId} is closed: JIT closes it at ${end}.`
-        : `${requestId} now closes at ${end}.`,
+        ? md`${requestId} is closed: JIT closes it at ${end}.`
+        : md`${requestId} now closes at ${end}.`,
     );
   } else if (outcome.kind === "failed") {
     const stored = await loadRecord(ctx, requestId);
@@ -94,7 +95,7 @@ export async function completeWindowChange(ctx: AppContext, timer: ClaimedTimer)
       await tellRequester(
         ctx,
         stored.data,
-        `I could not ${change.kind === "close" ? "close" : "extend"} ${requestId}: ${outcome.message}${until ? ` It stays open until ${utcText(new Date(until))}.` : ""}`,
+        md`I could not ${change.kind === "close" ? "close" : "extend"} ${requestId}: ${outcome.message}${until ? ` It stays open until ${utcText(new Date(until))}.` : ""}`,
       );
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Chat replies as Markdown text, shared by every channel. Pure functions of the use cases' results.
  */
+import { type ChatText, code, joinChat, md, trustedMarkup } from "../app/chat-text.ts";
 import type { PolicyApproval, PolicyView } from "../app/fleet.ts";
 import { COMMAND_HELP } from "../domain/commands.ts";
 import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
@@ -37,56 +38,62 @@ export function vmsText(vms: readonly VmWithJit[]): string {
   return sections.join("\n\n");
 }
 
-export function policyText(view: PolicyView, approval: PolicyApproval): string {
+/** Azure's fields (names, tags, a grant's justification, which carries someone's reason) stay literal. */
+export function policyText(view: PolicyView, approval: PolicyApproval): ChatText {
   const { vm } = view;
-  const header = `**${vm.ref.name}** — ${vm.ref.resourceGroup}, ${vm.location}, ${vm.osType}, ${vm.powerState}; policy \`${view.policyName}\``;
-  const rules = view.rules.map((rule) => `- ${ruleText(rule)}`).join("\n");
+  const header = md`**${vm.ref.name}** — ${vm.ref.resourceGroup}, ${vm.location}, ${vm.osType}, ${vm.powerState}; policy ${code(view.policyName)}`;
+  const rules = joinChat(
+    view.rules.map((rule) => md`- ${ruleText(rule)}`),
+    "\n",
+  );
   const open =
     view.openGrants.length === 0
-      ? "No port is open now."
-      : `**Open now (${view.openGrants.length})**\n${view.openGrants
-          .map(
+      ? md`No port is open now.`
+      : md`**Open now (${view.openGrants.length})**\n${joinChat(
+          view.openGrants.map(
             (grant) =>
-              `- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? ` — "${grant.justification}"` : ""}`,
-          )
-          .join("\n")}`;
-  return [
-    header,
-    `**Rules (${view.rules.length})**\n${rules}`,
-    open,
-    approvalText(vm.ref.name, approval),
-  ].join("\n\n");
+              md`- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
+          ),
+          "\n",
+        )}`;
+  return joinChat(
+    [header, md`**Rules (${view.rules.length})**\n${rules}`, open, approvalText(vm.ref.name, approval)],
+    "\n\n",
+  );
 }
 
 /** Who approves, how many must, whether a reason is needed — each with the tag or rule it comes from. */
-export function approvalText(vmName: string, approval: PolicyApproval): string {
+export function approvalText(vmName: string, approval: PolicyApproval): ChatText {
   const { facts } = approval;
   const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
-  const lines = [
-    `**Approval**: ${plural(facts.requiredApprovals, "approval")} needed (${facts.requiredFrom}); nobody approves their own request.`,
+  const lines: ChatText[] = [
+    md`**Approval**: ${plural(facts.requiredApprovals, "approval")} needed (${facts.requiredFrom}); nobody approves their own request.`,
     facts.requireReason
-      ? `A reason is required (${facts.requireReasonFrom}): add \`because …\` to the request.`
-      : `No reason is required (${facts.requireReasonFrom}).`,
+      ? md`A reason is required (${facts.requireReasonFrom}): add \`because …\` to the request.`
+      : md`No reason is required (${facts.requireReasonFrom}).`,
   ];
   lines.push(
     approval.approvers.length === 0
-      ? `Nobody is listed to approve: the VM has no \`jit-approvers\` tag and the rules add no approvers.`
-      : `Approvers (${approval.approvers.length}):\n${approval.approvers.map((each) => `- ${each.name} — ${each.from.join(", ")}`).join("\n")}`,
+      ? md`Nobody is listed to approve: the VM has no \`jit-approvers\` tag and the rules add no approvers.`
+      : md`Approvers (${approval.approvers.length}):\n${joinChat(
+          approval.approvers.map((each) => md`- ${each.name} — ${each.from.join(", ")}`),
+          "\n",
+        )}`,
   );
   if (facts.ignoredEntries.length > 0)
     lines.push(
-      `Ignored in the \`jit-approvers\` tag (neither a UPN nor an object id): ${facts.ignoredEntries.join(", ")}.`,
+      md`Ignored in the \`jit-approvers\` tag (neither a UPN nor an object id): ${facts.ignoredEntries.join(", ")}.`,
     );
   if (facts.shortfall === "everyone") {
     lines.push(
-      `⚠ ${plural(approval.approvers.length, "approver")} listed, ${plural(facts.requiredApprovals, "approval")} needed: every request for ${vmName} is refused until more approvers are added. ${howToAddApprovers([vmName])}`,
+      md`⚠ ${plural(approval.approvers.length, "approver")} listed, ${plural(facts.requiredApprovals, "approval")} needed: every request for ${vmName} is refused until more approvers are added. ${trustedMarkup(howToAddApprovers([vmName]))}`,
     );
   } else if (facts.shortfall === "approvers") {
     lines.push(
-      `An approver who asks for ${vmName} themselves is refused: only ${facts.requiredApprovals - 1} other${facts.requiredApprovals - 1 === 1 ? "" : "s"} could approve, and ${plural(facts.requiredApprovals, "approval")} ${facts.requiredApprovals === 1 ? "is" : "are"} needed.`,
+      md`An approver who asks for ${vmName} themselves is refused: only ${facts.requiredApprovals - 1} other${facts.requiredApprovals - 1 === 1 ? "" : "s"} could approve, and ${plural(facts.requiredApprovals, "approval")} ${facts.requiredApprovals === 1 ? "is" : "are"} needed.`,
     );
   }
-  return lines.join("\n");
+  return joinChat(lines, "\n");
 }
 
 export function ruleText(rule: PortRule): string {

@@ -6,7 +6,8 @@
  * Canonical form (what the card shows and what is sent to Azure as allowedSourceAddressPrefix):
  * a bare address for a single host ("203.0.113.7", as in Azure's own initiate example), the
  * network in CIDR otherwise ("203.0.113.0/28"; host bits are cleared). IPv4-mapped IPv6
- * ("::ffff:203.0.113.7") is treated as the IPv4 address it carries.
+ * ("::ffff:203.0.113.7") is treated as the IPv4 address it carries. Other IPv6 forms that carry an
+ * IPv4 address (IPv4-compatible, NAT64, 6to4, Teredo) stay IPv6 but are judged by that address.
  */
 import ipaddr from "ipaddr.js";
 
@@ -185,19 +186,103 @@ const SPECIAL_PARSED: readonly (SpecialRange & { readonly range: Range })[] = SP
   return { ...entry, range: [addr, bits] as const };
 });
 
-/** The first special range `prefix` overlaps, if any. */
+interface SpecialHit {
+  readonly prefix: string;
+  readonly label: string;
+  readonly phrase: string;
+}
+
+/** The first special range `prefix` overlaps, if any; IPv6 forms that carry an IPv4 address are judged by it. */
 export function specialRangeOf(
   source: SourcePrefix,
   options: AddressCheckOptions = {},
-): { readonly prefix: string; readonly label: string; readonly phrase: string } | undefined {
+): SpecialHit | undefined {
   const range = parseRange(source.cidr);
   if (range === undefined) return undefined;
+  const hit = specialHit(range, options);
+  if (hit !== undefined) return hit;
+  return range[0].kind() === "ipv6" ? embeddedSpecialOf(range, options) : undefined;
+}
+
+function specialHit(range: Range, options: AddressCheckOptions): SpecialHit | undefined {
   const hit = SPECIAL_PARSED.find(
     (entry) => overlaps(entry.range, range) && !(entry.documentation && options.acceptDocumentationRanges),
   );
   if (hit === undefined) return undefined;
   const relation = contains(hit.range, range) ? "is in" : "includes";
   return { prefix: hit.prefix, label: hit.label, phrase: `${relation} ${hit.prefix} (${hit.label})` };
+}
+
+/**
+ * IPv6 address forms that carry an IPv4 address, and so reach (or claim to be) that IPv4 host:
+ * a source in one of them is judged as the IPv4 address it carries, so `2002:a00:1::` (6to4 of
+ * 10.0.0.1) is refused like 10.0.0.1. A prefix too short to fix the carried address carries every
+ * IPv4 address, private and loopback ones included, and is refused as such. IPv4-mapped space is
+ * unmapped at parse time when the prefix is /96 or longer; shorter ones land here.
+ */
+interface Ipv4Embedding {
+  readonly prefix: string;
+  readonly name: string;
+  /** Bit offset of the carried IPv4 address. */
+  readonly offset: number;
+  /** Teredo stores the client's address with every bit inverted (RFC 4380). */
+  readonly inverted?: true;
+}
+
+const IPV4_EMBEDDINGS: readonly (Ipv4Embedding & { readonly range: Range })[] = (
+  [
+    { prefix: "::ffff:0:0/96", name: "IPv4-mapped", offset: 96 },
+    { prefix: "::/96", name: "IPv4-compatible", offset: 96 },
+    { prefix: "64:ff9b::/96", name: "NAT64", offset: 96 },
+    { prefix: "2002::/16", name: "6to4", offset: 16 },
+    { prefix: "2001::/32", name: "Teredo", offset: 96, inverted: true },
+  ] as const satisfies readonly Ipv4Embedding[]
+).map((entry: Ipv4Embedding) => {
+  const [addr, bits] = ipaddr.parseCIDR(entry.prefix);
+  return { ...entry, range: [addr, bits] as const };
+});
+
+function embeddedSpecialOf(range: Range, options: AddressCheckOptions): SpecialHit | undefined {
+  const [addr, bits] = range;
+  for (const embedding of IPV4_EMBEDDINGS) {
+    if (!overlaps(embedding.range, range)) continue;
+    const label = `${embedding.name} IPv6, which carries an IPv4 address`;
+    const known = Math.min(32, Math.max(0, bits - embedding.offset));
+    if (bits < embedding.range[1] || known === 0) {
+      // Every carried IPv4 address is possible, 10.0.0.0/8 and 127.0.0.0/8 among them.
+      const relation = contains(embedding.range, range) ? "is in" : "includes";
+      return {
+        prefix: embedding.prefix,
+        label,
+        phrase: `${relation} ${embedding.prefix} (${label}), so it includes the ${embedding.name} forms of private and loopback IPv4 addresses`,
+      };
+    }
+    const carried = carriedIpv4(addr as ipaddr.IPv6, embedding, known);
+    const hit = specialHit(carried, options);
+    if (hit === undefined) continue;
+    const v4 = toSource(carried).canonical;
+    return {
+      prefix: hit.prefix,
+      label: hit.label,
+      phrase: `carries ${v4} (${embedding.name}, ${embedding.prefix}), and ${v4} ${hit.phrase}`,
+    };
+  }
+  return undefined;
+}
+
+/** The IPv4 range an address of `embedding` carries when `known` of its 32 bits are fixed by the prefix. */
+function carriedIpv4(addr: ipaddr.IPv6, embedding: Ipv4Embedding, known: number): Range {
+  const word = embedding.offset / 16;
+  const high = addr.parts[word] ?? 0;
+  const low = addr.parts[word + 1] ?? 0;
+  const mask = embedding.inverted ? 0xffff : 0;
+  const v4 = new ipaddr.IPv4([
+    ((high ^ mask) >> 8) & 0xff,
+    (high ^ mask) & 0xff,
+    ((low ^ mask) >> 8) & 0xff,
+    (low ^ mask) & 0xff,
+  ]);
+  return networkOf([v4, known]);
 }
 
 // ------------------------------------------------------------------ checks against a rule

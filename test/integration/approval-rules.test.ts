@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { breakGlass } from "../../src/app/break-glass.ts";
+import { plainTextOf } from "../../src/app/chat-text.ts";
 import type { AppContext, ChatUser } from "../../src/app/context.ts";
 import { decide } from "../../src/app/decide.ts";
 import { extendAccess } from "../../src/app/extend.ts";
@@ -158,7 +159,7 @@ describe("N-of-M is never quietly weakened", () => {
         return parsed.command;
       })(),
     );
-    const id = /R-\d+/.exec(reply)?.[0] ?? "";
+    const id = /R-\d+/.exec(plainTextOf(reply))?.[0] ?? "";
     expect((await record(id))?.request.approval.approvers).toEqual(["heidi@contoso.com"]);
   });
 });
@@ -166,7 +167,7 @@ describe("N-of-M is never quietly weakened", () => {
 describe("`policy <vm>` says who approves, how many, and whether a reason is needed", () => {
   async function policyReply(app: AppContext, vm: string): Promise<string> {
     const view = await showPolicy(app.gateway, app.clock, vm);
-    return policyText(view, await approvalForPolicy(app, view.vm));
+    return plainTextOf(policyText(view, await approvalForPolicy(app, view.vm)));
   }
 
   it("db-01: approvers from the tag and the rules, 2 approvals, a reason required", async () => {

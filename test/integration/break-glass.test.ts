@@ -5,14 +5,25 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { finishAccess } from "../../src/app/access-window.ts";
 import { deliverOwedCards } from "../../src/app/approval-delivery.ts";
-import { breakGlass, reviewBreakGlass } from "../../src/app/break-glass.ts";
+import * as bgUseCase from "../../src/app/break-glass.ts";
 import type { ChatUser } from "../../src/app/context.ts";
-import { armWeeklyDigest, auditReport } from "../../src/app/evidence.ts";
+import * as evidence from "../../src/app/evidence.ts";
 import { status } from "../../src/app/my-requests.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { createStaticRoster } from "../../src/app/static-roster.ts";
 import { type BreakGlassCommand, parseCommand } from "../../src/domain/commands.ts";
-import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { alice, type Harness, markdownOf, sam, startHarness } from "../support/app-harness.ts";
+
+// The use cases answer in ChatText; these read it as the chat does (Markdown, other people's text escaped).
+const breakGlass = async (...args: Parameters<typeof bgUseCase.breakGlass>) =>
+  markdownOf(await bgUseCase.breakGlass(...args));
+const reviewBreakGlass = async (...args: Parameters<typeof bgUseCase.reviewBreakGlass>) => {
+  const result = await bgUseCase.reviewBreakGlass(...args);
+  return { ...result, message: markdownOf(result.message) };
+};
+const auditReport = async (...args: Parameters<typeof evidence.auditReport>) =>
+  markdownOf(await evidence.auditReport(...args));
+const { armWeeklyDigest } = evidence;
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -186,7 +197,9 @@ describe("the review", () => {
     );
     expect(
       security.some(
-        (entry) => entry.message.kind === "text" && entry.message.text.includes("no incident INC-9 exists"),
+        (entry) =>
+          entry.message.kind === "text" &&
+          markdownOf(entry.message.text).includes("no incident INC-9 exists"),
       ),
     ).toBe(true);
     expect((await h.store.audit.list({ requestId: id })).map((event) => event.type)).toContain(
@@ -211,7 +224,7 @@ describe("the review", () => {
       (entry) =>
         entry.to === "conversation:security" &&
         entry.message.kind === "text" &&
-        entry.message.text.includes("Nobody reviewed"),
+        markdownOf(entry.message.text).includes("Nobody reviewed"),
     );
     expect(escalation).toBeDefined();
     // A late acknowledgement is still taken.
@@ -249,7 +262,7 @@ describe("when Azure says no", () => {
         (entry) =>
           entry.to === "conversation:security" &&
           entry.message.kind === "text" &&
-          entry.message.text.includes(`Break-glass ${id} could not be opened`),
+          markdownOf(entry.message.text).includes(`Break-glass ${id} could not be opened`),
       ),
     ).toBe(true);
     expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
@@ -291,9 +304,9 @@ describe("evidence", () => {
       (entry) =>
         entry.to === "conversation:security" &&
         entry.message.kind === "text" &&
-        entry.message.text.startsWith("**Weekly JIT evidence**"),
+        markdownOf(entry.message.text).startsWith("**Weekly JIT evidence**"),
     );
-    expect(digest?.message.kind === "text" && digest.message.text).toContain(
+    expect(digest?.message.kind === "text" && markdownOf(digest.message.text)).toContain(
       "**Flagged break-glass reviews (1)**",
     );
   });

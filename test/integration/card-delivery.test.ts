@@ -5,13 +5,18 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { deliverOwedCards } from "../../src/app/approval-delivery.ts";
-import { decide } from "../../src/app/decide.ts";
+import * as decideUseCase from "../../src/app/decide.ts";
 import { status } from "../../src/app/my-requests.ts";
 import type { Notifier } from "../../src/app/ports.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
-import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { alice, type Harness, markdownOf, sam, startHarness } from "../support/app-harness.ts";
+
+const decide = async (...args: Parameters<typeof decideUseCase.decide>) => {
+  const result = await decideUseCase.decide(...args);
+  return { ...result, message: markdownOf(result.message) };
+};
 
 let h: Harness;
 beforeEach(async () => {

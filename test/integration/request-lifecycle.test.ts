@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { finishAccess } from "../../src/app/access-window.ts";
 import type { AppContext } from "../../src/app/context.ts";
-import { decide } from "../../src/app/decide.ts";
+import * as decideUseCase from "../../src/app/decide.ts";
 import { extendAccess } from "../../src/app/extend.ts";
 import { cancelRequest, status } from "../../src/app/my-requests.ts";
 import type { MessageHandle, Notifier, OutboundMessage, Recipient } from "../../src/app/ports.ts";
@@ -17,7 +17,20 @@ import { createTimerRunner } from "../../src/app/timer-runner.ts";
 import { approvalCard, windowCard } from "../../src/chat/cards.ts";
 import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
-import { alice, type Harness, type RecordingNotifier, sam, startHarness } from "../support/app-harness.ts";
+import {
+  alice,
+  type Harness,
+  markdownOf,
+  type RecordingNotifier,
+  sam,
+  startHarness,
+} from "../support/app-harness.ts";
+
+const decide = async (...args: Parameters<typeof decideUseCase.decide>) => {
+  const result = await decideUseCase.decide(...args);
+  return { ...result, message: markdownOf(result.message) };
+};
+
 import { elementsOfType, visibleText } from "../support/card-inspection.ts";
 
 const MINUTE = 60_000;
@@ -152,7 +165,7 @@ describe("an open window", () => {
         (entry) =>
           entry.to === "conversation:security" &&
           entry.message.kind === "text" &&
-          entry.message.text.includes(id),
+          markdownOf(entry.message.text).includes(id),
       ),
     ).toBe(true);
     const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);

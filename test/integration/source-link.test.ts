@@ -3,13 +3,16 @@
  * expiry on both GET and POST, and a break-glass link that opens nothing until confirmed.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { breakGlass } from "../../src/app/break-glass.ts";
+import * as bgUseCase from "../../src/app/break-glass.ts";
 import type { ChatUser } from "../../src/app/context.ts";
 import { hashToken, requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { confirmSourceLink, previewSourceLink } from "../../src/app/source-link.ts";
 import { parseCommand } from "../../src/domain/commands.ts";
-import { type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { type Harness, markdownOf, sam, startHarness } from "../support/app-harness.ts";
+
+const breakGlass = async (...args: Parameters<typeof bgUseCase.breakGlass>) =>
+  markdownOf(await bgUseCase.breakGlass(...args));
 
 const MINUTE = 60_000;
 const fromInternet = { address: "203.0.113.50", forwardedFor: undefined };

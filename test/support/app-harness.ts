@@ -6,12 +6,14 @@
  */
 import pino from "pino";
 import rulesJson from "../../env/rules.json" with { type: "json" };
+import { type ChatText, isChatText } from "../../src/app/chat-text.ts";
 import type { AppContext, ChatUser } from "../../src/app/context.ts";
 import type { MessageHandle, Notifier, OutboundMessage, Recipient } from "../../src/app/ports.ts";
 import { createStaticRoster } from "../../src/app/static-roster.ts";
 import { timerHandlers } from "../../src/app/timer-handlers.ts";
 import { createTimerRunner, type TimerRunner } from "../../src/app/timer-runner.ts";
 import { createJitGateway } from "../../src/azure/jit-gateway.ts";
+import { renderMarkdown } from "../../src/chat/markdown.ts";
 import { parseApprovalRules } from "../../src/domain/rules.ts";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
 import { openStore, type PortcullisStore } from "../../src/store/index.ts";
@@ -27,6 +29,11 @@ export class TestClock {
   advance(ms: number): void {
     this.ms += ms;
   }
+}
+
+/** What a chat reads as Markdown: other people's text in it escaped (chat/markdown.ts). */
+export function markdownOf(text: ChatText | string): string {
+  return isChatText(text) ? renderMarkdown(text) : text;
 }
 
 export interface Delivered {
@@ -62,7 +69,7 @@ export class RecordingNotifier implements Notifier {
       .filter((entry) => entry.to === `user:${who.toLowerCase()}`)
       .flatMap((entry) =>
         entry.message.kind === "text" || (entry.message.kind === "window" && entry.message.text !== undefined)
-          ? [entry.message.text ?? ""]
+          ? [entry.message.text === undefined ? "" : markdownOf(entry.message.text)]
           : [],
       );
   }

@@ -8,6 +8,7 @@ import { ActivityTypes, TeamsInfo, TurnContext } from "botbuilder";
 import { finishAccess } from "../../app/access-window.ts";
 import { deliverOwedCards } from "../../app/approval-delivery.ts";
 import { breakGlass, reviewBreakGlass } from "../../app/break-glass.ts";
+import type { ChatText } from "../../app/chat-text.ts";
 import type { AppContext, ChatUser } from "../../app/context.ts";
 import { decide } from "../../app/decide.ts";
 import { type DoctorReport, doctorForChat } from "../../app/doctor.ts";
@@ -104,7 +105,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
     }
   });
 
-  async function run(command: Command, context: TurnContext): Promise<string> {
+  async function run(command: Command, context: TurnContext): Promise<ChatText | string> {
     switch (command.kind) {
       case "help":
         return helpText();
