@@ -19,6 +19,7 @@ import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
 import { type Command, parseCommand } from "../../domain/commands.ts";
 import { asPortcullisError } from "../../domain/errors.ts";
+import { storableText } from "../../domain/free-text.ts";
 import { CARD_VERBS, WINDOW_VERBS } from "../cards.ts";
 import { helpText, policyText, vmsText } from "../replies.ts";
 import { teamsText } from "./teams-text.ts";
@@ -240,11 +241,14 @@ async function chatUser(context: TurnContext, ctx: AppContext): Promise<ChatUser
   const id = activity.from?.aadObjectId ?? activity.from?.id ?? "unknown";
   const known = await ctx.store.conversations.get(`user:${id}`);
   const upn = known?.userPrincipalName ?? (await lookUpUpn(context, ctx));
-  const timeZone = (activity as { localTimezone?: string }).localTimezone;
+  // Display name and zone are stored with the request: cleaned of what the database cannot hold.
+  const zone = (activity as { localTimezone?: unknown }).localTimezone;
+  const timeZone = typeof zone === "string" ? storableText(zone).trim().slice(0, 64) : undefined;
+  const name = typeof activity.from?.name === "string" ? storableText(activity.from.name).trim() : "";
   return {
     id,
     ...(upn ? { upn } : {}),
-    name: activity.from?.name ?? upn ?? id,
+    name: name.slice(0, 256) || upn || id,
     conversationKey: conversationKeyOf(context),
     ...(timeZone ? { timeZone } : {}),
   };
