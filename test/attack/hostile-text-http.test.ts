@@ -67,6 +67,17 @@ describe("typed text", () => {
 });
 
 describe("card inputs", () => {
+  it("a request id the database cannot store is no request id: a sentence, no query", async () => {
+    for (const requestId of ["R-1\u0000", "R-\ud800", "R-1 OR 1=1", "x".repeat(100_000)]) {
+      expect(await click(alice, "portcullis.deny", { requestId, denyReason: "no" })).toContain(
+        "This card is missing its request id; ask the requester to send the request again.",
+      );
+      expect(await click(alice, "portcullis.review.flag", { requestId, flagNote: "no" })).toContain(
+        "This card is missing its request id.",
+      );
+    }
+  });
+
   it("a deny reason over 500 characters is refused on the card; NUL in one is cleaned and the denial goes through", async () => {
     const reply = await say(bot.url, connector, sam, "ssh web-02 from 203.0.113.21 for 30m because deploy");
     const requestId = requestIdIn(reply);
