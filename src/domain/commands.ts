@@ -573,9 +573,12 @@ function notAVmName(name: string): string {
   return `"${clip(name)}" is not a VM name I can look up (letters, digits, - _ . only, optionally as <resource-group>/<vm>).`;
 }
 
-/** One pass of a linear regex (`\S+` never backtracks into a run it consumed). */
+/**
+ * One pass of a linear regex (`\S+` never backtracks into a run it consumed). Charged three passes:
+ * the match, the copy into tokens, and at most one re-join of the words for a refusal's quote.
+ */
 function tokenize(text: string, meter: WorkMeter): Token[] {
-  meter.add(2 * text.length);
+  meter.add(3 * text.length);
   return [...text.matchAll(/\S+/g)].map((match) => ({ text: match[0], start: match.index }));
 }
 
