@@ -145,7 +145,7 @@ export async function reviewBreakGlass(
     if (kind === "acknowledge")
       return { outcome: "decided", message: `You acknowledged ${requestId}.`, record: next };
     const channel = ctx.settings.securityConversationKey;
-    const text = md`⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident ?? ""}) was flagged by ${user.name}: ${note?.trim() ?? ""}`;
+    const text = md`⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident ?? ""}) was flagged by ${user.name}: ${next.request.review?.note ?? ""}`;
     const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
     if (!posted)
       ctx.logger.error({ requestId, channel }, "a flagged break-glass reached no security channel");

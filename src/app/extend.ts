@@ -7,7 +7,14 @@
  * Either way the new end stays within the JIT rule's maximum from now, the rules' cap and 24 h.
  */
 import { type AccessRequest, createExtension, supersede } from "../domain/access-request.ts";
-import { formatDuration, parseIsoDuration, utcText } from "../domain/duration.ts";
+import {
+  formatDuration,
+  MAX_ACCESS_DURATION_MS,
+  MIN_ACCESS_DURATION_MS,
+  parseIsoDuration,
+  tooShort,
+  utcText,
+} from "../domain/duration.ts";
 import { justificationFor } from "../domain/justification.ts";
 import { AZURE_MAX_DURATION_MS } from "../domain/request-check.ts";
 import { type ApprovalSubject, resolveApprovalPolicy } from "../domain/rules.ts";
@@ -26,6 +33,11 @@ export async function extendAccess(
   requestId: string | undefined,
   extraMs: number,
 ): Promise<string> {
+  // The parser keeps typed durations in range; this keeps every other caller there too (an
+  // Invalid Date would slip past the limit check below).
+  if (!Number.isFinite(extraMs) || extraMs > MAX_ACCESS_DURATION_MS)
+    return `An extension is at most ${formatDuration(MAX_ACCESS_DURATION_MS)}, the longest Azure JIT opens a port for.`;
+  if (extraMs < MIN_ACCESS_DURATION_MS) return tooShort(`An extension of ${formatDuration(extraMs)}`);
   const stored = await pick(ctx, user, requestId);
   if (typeof stored === "string") return stored;
   const { request } = stored.data;

@@ -15,6 +15,7 @@
  * The request is JSON-safe (instants as ISO 8601 strings) because the store keeps it as JSON.
  */
 import { ErrorCode } from "./errors.ts";
+import { checkFreeText } from "./free-text.ts";
 import { type PersonRef, personName, SYSTEM_ACTOR, samePerson } from "./person.ts";
 import type { OsType } from "./vm.ts";
 
@@ -210,7 +211,8 @@ export type TransitionErrorCode =
   | typeof ErrorCode.SelfApproval
   | typeof ErrorCode.NotApprover
   | typeof ErrorCode.NotRequester
-  | typeof ErrorCode.ReasonRequired;
+  | typeof ErrorCode.ReasonRequired
+  | typeof ErrorCode.ReasonTooLong;
 
 export interface TransitionError {
   readonly code: TransitionErrorCode;
@@ -366,14 +368,17 @@ export function deny(
 ): Transition {
   const refused = refuseDecision(request, actor, options);
   if (refused) return refused;
-  const trimmed = reason.trim();
-  if (trimmed === "") {
-    return refuse(
-      request,
-      ErrorCode.ReasonRequired,
-      `Denying ${request.id} needs a reason, so ${request.requester.name} knows why.`,
-    );
+  const checked = checkFreeText(reason, "The deny reason");
+  if (!checked.ok) {
+    return checked.reason === "empty"
+      ? refuse(
+          request,
+          ErrorCode.ReasonRequired,
+          `Denying ${request.id} needs a reason, so ${request.requester.name} knows why.`,
+        )
+      : refuse(request, ErrorCode.ReasonTooLong, checked.message);
   }
+  const trimmed = checked.text;
   const earlier = request.decisions.find((decision) => sameActor(decision, actor));
   if (earlier) {
     return refuse(
@@ -746,15 +751,17 @@ export function acknowledgeReview(request: AccessRequest, actor: Actor, at: Date
 
 /** An approver found something wrong; the note goes into the weekly evidence. */
 export function flagReview(request: AccessRequest, actor: Actor, at: Date, note: string): Transition {
-  const trimmed = note.trim();
-  if (trimmed === "") {
-    return refuse(
-      request,
-      ErrorCode.ReasonRequired,
-      `Flagging ${request.id} needs a note saying what was wrong.`,
-    );
+  const checked = checkFreeText(note, "The flag note");
+  if (!checked.ok) {
+    return checked.reason === "empty"
+      ? refuse(
+          request,
+          ErrorCode.ReasonRequired,
+          `Flagging ${request.id} needs a note saying what was wrong.`,
+        )
+      : refuse(request, ErrorCode.ReasonTooLong, checked.message);
   }
-  return review(request, actor, at, "flagged", trimmed);
+  return review(request, actor, at, "flagged", checked.text);
 }
 
 /** Nobody reviewed in time: the security channel takes it from here. */

@@ -6,7 +6,7 @@
 
 import type { RequestSource, Target } from "./access-request.ts";
 import type { AddressCheckOptions } from "./address.ts";
-import { formatDuration, parseIsoDuration } from "./duration.ts";
+import { formatDuration, MIN_ACCESS_DURATION_MS, parseIsoDuration, tooShort } from "./duration.ts";
 import { checkSourceForTargets, toTarget } from "./request-check.ts";
 import type { BreakGlassSettings } from "./rules.ts";
 import type { VmWithJit } from "./vm.ts";
@@ -84,7 +84,11 @@ export function checkBreakGlass(input: BreakGlassCheckInput): BreakGlassCheck {
   const policyMax = parseIsoDuration(rule.maxRequestAccessDuration) ?? settings.maxDurationMs;
   const cap = Math.min(settings.maxDurationMs, policyMax);
   const durationMs = input.durationMs ?? cap;
-  if (durationMs > cap) {
+  // The same floor as every request: a window shorter than this is no use in an emergency either.
+  if (durationMs < MIN_ACCESS_DURATION_MS) {
+    return { ok: false, code: "refused", message: tooShort(formatDuration(durationMs)) };
+  }
+  if (!Number.isFinite(durationMs) || durationMs > cap) {
     return {
       ok: false,
       code: "refused",

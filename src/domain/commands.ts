@@ -1,10 +1,16 @@
 /**
  * The chat grammar: text in, a typed command or a specific complaint out. Pure; never throws.
  * Every channel (Teams now, Slack later) goes through `parseCommand`.
+ *
+ * Bounded and linear (issue 10, item 4): the length is checked before anything else, every later
+ * step reads each character a small constant number of times, and per-name or per-port work starts
+ * only after the count is known to be within its cap. Text the database cannot store is cleaned
+ * here, where typed text enters (free-text.ts).
  */
 
 import { parseSourcePrefix } from "./address.ts";
-import { parseUserDuration } from "./duration.ts";
+import { parseAccessDuration, parseUserDuration } from "./duration.ts";
+import { MAX_FREE_TEXT_LENGTH, storableText } from "./free-text.ts";
 import { parseStart, type StartSpec } from "./start-time.ts";
 
 export type RequestVerb = "ssh" | "rdp" | "access";
@@ -139,15 +145,40 @@ const KNOWN_VERBS = COMMAND_HELP.map((entry) => entry.verb);
 
 const VERB_PORT: Readonly<Record<"ssh" | "rdp", number>> = { ssh: 22, rdp: 3389 };
 
-/** Longer reasons do not fit a card or Azure's justification; a ticket id and a line is the intent. */
-export const MAX_REASON_LENGTH = 500;
+/**
+ * The longest message the parser reads. The longest real command — ten `<resource-group>/<vm>`
+ * names (155 characters each at most), ports, a duration, an address, a start and a 500-character
+ * reason — is about 2,300 characters; anything longer is refused unread.
+ */
+export const MAX_COMMAND_LENGTH = 4000;
 
-export function parseCommand(text: string): ParseResult {
-  const tokens = tokenize(text);
+/**
+ * Counts the parser's work for the property test in test/attack/parser-bounds.test.ts: every loop
+ * and every call of a linear helper (an anchored regex without nested quantifiers, split, slice,
+ * toLowerCase, a Set insert) adds what it reads. Production passes nothing and pays nothing.
+ */
+export interface WorkMeter {
+  add(count: number): void;
+}
+
+const UNMETERED: WorkMeter = { add: () => undefined };
+
+export function parseCommand(text: string, meter: WorkMeter = UNMETERED): ParseResult {
+  meter.add(1);
+  if (text.length > MAX_COMMAND_LENGTH) {
+    return fail(
+      `That message is ${text.length} characters; I read commands of up to ${MAX_COMMAND_LENGTH}. Put the details in a ticket and give its id with \`because\`.`,
+    );
+  }
+  // Where typed text enters: NUL and other controls become spaces, lone surrogates U+FFFD.
+  meter.add(text.length);
+  const cleaned = storableText(text);
+  const tokens = tokenize(cleaned, meter);
   const [firstToken, ...restTokens] = tokens;
   if (firstToken === undefined) return { ok: false, message: `I didn't get a command. ${tryHelp()}` };
   const first = firstToken.text;
   const rest = restTokens.map((token) => token.text);
+  meter.add(tokens.length + first.length);
   const verb = first.toLowerCase().replace(/^\//, "");
 
   switch (verb) {
@@ -176,19 +207,21 @@ export function parseCommand(text: string): ParseResult {
           ok: false,
           message: `\`policy\` takes one VM name; I read "${clip(rest.join(" "))}". Try \`policy ${clip(vm)}\`.`,
         };
+      meter.add(vm.length);
       if (!isVmName(vm)) return fail(notAVmName(vm));
       return ok({ kind: "policy", vm });
     }
     case "ssh":
     case "rdp":
     case "access":
-      return parseRequest(verb, text, restTokens);
+      return parseRequest(verb, cleaned, restTokens, meter);
     case "status":
       return rest.length === 0
         ? ok({ kind: "status" })
         : fail("`status` takes no arguments; it lists your pending and active requests.");
     case "done": {
       if (rest.length === 0) return ok({ kind: "done" });
+      meter.add(rest[0]?.length ?? 0);
       const id = rest.length === 1 ? parseRequestId(rest[0] ?? "") : undefined;
       return id === undefined
         ? fail(`\`done\` takes one request id, e.g. \`done R-17\`; I read "${clip(rest.join(" "))}".`)
@@ -196,6 +229,7 @@ export function parseCommand(text: string): ParseResult {
     }
     case "extend": {
       const [first, second, ...extra] = rest;
+      meter.add(first?.length ?? 0);
       const id = first === undefined ? undefined : parseRequestId(first);
       const durationText = id === undefined ? first : second;
       if (durationText === undefined || extra.length > 0 || (id === undefined && second !== undefined)) {
@@ -203,7 +237,8 @@ export function parseCommand(text: string): ParseResult {
           "Type `extend <request> <duration>`, e.g. `extend R-17 30m` (or `extend 30m` with one open request).",
         );
       }
-      const parsed = parseUserDuration(durationText);
+      // The same finite range and floor as every access window: `extend R-1 99999999999h` is refused here.
+      const parsed = parseAccessDuration(durationText, meter);
       if (!parsed.ok) return fail(parsed.message);
       return ok({ kind: "extend", ...(id === undefined ? {} : { requestId: id }), durationMs: parsed.ms });
     }
@@ -213,7 +248,8 @@ export function parseCommand(text: string): ParseResult {
       let vm: string | undefined;
       let sinceMs = 7 * 24 * 60 * 60_000;
       for (const word of rest) {
-        const period = /^\d/.test(word) ? parseUserDuration(word) : undefined;
+        meter.add(word.length);
+        const period = /^\d/.test(word) ? parseUserDuration(word, meter) : undefined;
         if (period?.ok) sinceMs = period.ms;
         else if (period) return fail(period.message);
         else if (vm === undefined && isVmName(word)) vm = word;
@@ -224,10 +260,11 @@ export function parseCommand(text: string): ParseResult {
     case "break-glass":
     case "breakglass":
     case "bg":
-      return parseBreakGlass(restTokens, text);
+      return parseBreakGlass(restTokens, cleaned, meter);
     case "cancel": {
       if (rest.length === 0)
         return fail("Which request? Type `cancel <request>`, e.g. `cancel R-17`; `status` lists yours.");
+      meter.add(rest[0]?.length ?? 0);
       const id = rest.length === 1 ? parseRequestId(rest[0] ?? "") : undefined;
       return id === undefined
         ? fail(`\`cancel\` takes one request id, e.g. \`cancel R-17\`; I read "${clip(rest.join(" "))}".`)
@@ -236,6 +273,7 @@ export function parseCommand(text: string): ParseResult {
     default:
       break;
   }
+  meter.add(KNOWN_VERBS.length * 16);
   const closest = closestVerb(verb, KNOWN_VERBS);
   const hint = closest ? `Did you mean \`${closest}\`? ` : "";
   return { ok: false, message: `I don't know "${truncate(first)}". ${hint}${tryHelp()}` };
@@ -261,23 +299,37 @@ function isKeyword(token: Token | undefined): boolean {
   return token !== undefined && KEYWORDS.has(token.text.toLowerCase());
 }
 
-function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[]): ParseResult {
+function parseRequest(
+  verb: RequestVerb,
+  text: string,
+  tokens: readonly Token[],
+  meter: WorkMeter,
+): ParseResult {
   const example = verb === "access" ? "access db-01 port 5432" : `${verb} web-01`;
   let index = 0;
-  const vms: string[] = [];
+  // De-duplicated case-insensitively in one pass (first spelling kept, in order); the cap is
+  // checked on the distinct count before any name is validated.
+  const distinct = new Map<string, string>();
   for (; index < tokens.length && !isKeyword(tokens[index]); index++) {
+    const token = tokens[index]?.text ?? "";
+    meter.add(2 * token.length + 1);
     // "ssh web-01, web-02" and "ssh web-01,web-02" name two VMs as well.
-    for (const name of (tokens[index]?.text ?? "").split(",")) {
+    for (const name of token.split(",")) {
       if (name === "") continue;
-      if (!isVmName(name)) return fail(notAVmName(name));
-      if (!vms.some((known) => known.toLowerCase() === name.toLowerCase())) vms.push(name);
+      const key = name.toLowerCase();
+      if (!distinct.has(key)) distinct.set(key, name);
     }
   }
-  if (vms.length === 0) {
+  if (distinct.size === 0) {
     return fail(`Which VM? Type \`${verb} <vm>\`, e.g. \`${example} for 1h\`; \`vms\` lists them.`);
   }
-  if (vms.length > MAX_VMS) {
-    return fail(`That is ${vms.length} VMs; one request covers at most ${MAX_VMS}. Split it up.`);
+  if (distinct.size > MAX_VMS) {
+    return fail(`That is ${distinct.size} VMs; one request covers at most ${MAX_VMS}. Split it up.`);
+  }
+  const vms = [...distinct.values()];
+  for (const name of vms) {
+    meter.add(name.length);
+    if (!isVmName(name)) return fail(notAVmName(name));
   }
 
   let ports: number[] | undefined;
@@ -290,6 +342,7 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
   while (index < tokens.length) {
     const keywordToken = tokens[index];
     if (keywordToken === undefined) break;
+    meter.add(keywordToken.text.length);
     const keyword = keywordToken.text.toLowerCase();
     if (!KEYWORDS.has(keyword)) {
       return fail(
@@ -305,15 +358,16 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
     if (clause === "because") {
       // The reason is the rest of the line as typed, keywords included ("because for the deploy").
       const raw = keywordToken.start + keywordToken.text.length;
+      meter.add(2 * (text.length - raw));
       const typed = text
         .slice(raw)
         .replace(/[\s\p{Cc}]+/gu, " ")
         .trim();
       if (typed === "")
         return fail("`because` needs a reason, e.g. `because INC-4211` or `because deploy hotfix`.");
-      if (typed.length > MAX_REASON_LENGTH) {
+      if (typed.length > MAX_FREE_TEXT_LENGTH) {
         return fail(
-          `That reason is ${typed.length} characters; keep it under ${MAX_REASON_LENGTH} (a ticket id and a line is plenty).`,
+          `That reason is ${typed.length} characters; keep it under ${MAX_FREE_TEXT_LENGTH} (a ticket id and a line is plenty).`,
         );
       }
       reason = typed;
@@ -322,19 +376,23 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
     }
 
     const values: string[] = [];
-    for (; index < tokens.length && !isKeyword(tokens[index]); index++)
+    for (; index < tokens.length && !isKeyword(tokens[index]); index++) {
+      meter.add((tokens[index]?.text.length ?? 0) + 1);
       values.push(tokens[index]?.text ?? "");
+    }
 
     if (clause === "for") {
       if (values.length === 0)
         return fail("`for` needs a duration, e.g. `for 2h`, `for 30m` or `for 1h30m`.");
-      const [durationWords, stray] = splitDuration(values);
-      if (stray !== undefined) return fail(strayWord(stray, `for ${durationWords.join(" ")}`, verb, example));
-      const duration = parseUserDuration(durationWords.join(""));
+      const [durationWords, stray] = splitDuration(values, meter);
+      if (stray !== undefined)
+        return fail(strayWord(stray, `for ${clip(durationWords.join(" "))}`, verb, example));
+      const duration = parseAccessDuration(durationWords.join(""), meter);
       if (!duration.ok) return fail(duration.message);
       durationMs = duration.ms;
     } else if (clause === "at") {
       const parsedStart = parseStart(values);
+      meter.add(values.reduce((sum, value) => sum + value.length, 0));
       if (!parsedStart.ok) return fail(parsedStart.message);
       start = parsedStart.spec;
     } else if (clause === "from") {
@@ -344,7 +402,9 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
           "`from` needs an address, e.g. `from 198.51.100.7` or `from 198.51.100.0/28`; leave it out and I'll send you a link that finds your address.",
         );
       }
-      if (stray !== undefined) return fail(strayWord(stray, `from ${value}`, verb, example));
+      if (stray !== undefined) return fail(strayWord(stray, `from ${clip(value)}`, verb, example));
+      if (value.length > MAX_ADDRESS_TEXT) return fail(notAnAddress(value));
+      meter.add(value.length);
       const parsed = parseSourcePrefix(value);
       if (!parsed.ok) return fail(parsed.message);
       source = value;
@@ -354,7 +414,7 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
           `\`${verb}\` always asks for port ${VERB_PORT[verb]}; for other ports type \`access ${vms[0] ?? "<vm>"} port <n>\`.`,
         );
       }
-      const parsedPorts = parsePorts(values);
+      const parsedPorts = parsePorts(values, meter);
       if (!parsedPorts.ok) return fail(parsedPorts.message);
       ports = parsedPorts.ports;
     }
@@ -381,13 +441,24 @@ function parseRequest(verb: RequestVerb, text: string, tokens: readonly Token[])
 /** One request names at most this many VMs: one card must still be readable. */
 export const MAX_VMS = 10;
 
+/** One request names at most this many ports; JIT policies list a handful. */
+export const MAX_PORTS = 20;
+
+/** The longest address text worth reading: a full IPv6 with an embedded IPv4 and a /128 is 49. */
+const MAX_ADDRESS_TEXT = 64;
+
+function notAnAddress(value: string): string {
+  return `"${clip(value)}" is not an IP address or CIDR prefix I can read — e.g. \`from 198.51.100.7\` or \`from 198.51.100.0/28\`.`;
+}
+
 /**
  * The words of a `for` clause: "2h", "1h 30m", "2 hours", "PT2H". Anything after them is a
  * stray word, reported as such rather than glued into a nonsense duration.
  */
-function splitDuration(values: readonly string[]): [string[], string | undefined] {
+function splitDuration(values: readonly string[], meter: WorkMeter): [string[], string | undefined] {
   const words: string[] = [];
   for (const value of values) {
+    meter.add(value.length + (words[words.length - 1]?.length ?? 0));
     const previous = words[words.length - 1];
     const continues =
       words.length === 0 || /^\d+[a-z]*$/i.test(value) || (previous !== undefined && /^\d+$/.test(previous));
@@ -399,7 +470,9 @@ function splitDuration(values: readonly string[]): [string[], string | undefined
 
 function parsePorts(
   values: readonly string[],
+  meter: WorkMeter,
 ): { readonly ok: true; readonly ports: number[] } | { readonly ok: false; readonly message: string } {
+  meter.add(3 * values.reduce((sum, value) => sum + value.length + 1, 0));
   const items = values
     .join(",")
     .split(",")
@@ -409,6 +482,7 @@ function parsePorts(
     return { ok: false, message: "`port` needs a number, e.g. `port 5432` or `port 80,443`." };
   const ports = new Set<number>();
   for (const item of items) {
+    meter.add(item.length);
     if (!/^\d{1,12}$/.test(item)) {
       return {
         ok: false,
@@ -418,17 +492,21 @@ function parsePorts(
     const port = Number(item);
     if (port < 1 || port > 65535) return { ok: false, message: `port ${item} is not a TCP port (1–65535).` };
     ports.add(port);
+    if (ports.size > MAX_PORTS)
+      return { ok: false, message: `One request opens at most ${MAX_PORTS} ports; split it up.` };
   }
+  meter.add(MAX_PORTS * 5); // sorting at most MAX_PORTS numbers
   return { ok: true, ports: [...ports].sort((a, b) => a - b) };
 }
 
 /** Incident references as on-call tools write them: INC-9, INC9, PD-1234, #4211. */
 const INCIDENT = /^(?:[A-Za-z]{1,12}-?\d{1,12}|#\d{1,12})$/;
 
-function parseBreakGlass(tokens: readonly Token[], text: string): ParseResult {
+function parseBreakGlass(tokens: readonly Token[], text: string, meter: WorkMeter): ParseResult {
   const usage = "Type `break-glass <vm> <incident> <reason…>`, e.g. `break-glass db-01 INC-9 database down`.";
   const [vmToken, incidentToken, ...rest] = tokens;
   if (vmToken === undefined) return fail(`Which VM? ${usage}`);
+  meter.add(vmToken.text.length + (incidentToken?.text.length ?? 0));
   if (!isVmName(vmToken.text)) return fail(notAVmName(vmToken.text));
   if (incidentToken === undefined || !INCIDENT.test(incidentToken.text)) {
     return fail(
@@ -441,15 +519,19 @@ function parseBreakGlass(tokens: readonly Token[], text: string): ParseResult {
   while (index < rest.length) {
     const keyword = rest[index]?.text.toLowerCase();
     const value = rest[index + 1]?.text;
+    meter.add((rest[index]?.text.length ?? 0) + 1);
     if (keyword === "for") {
       if (value === undefined || durationMs !== undefined)
         return fail(`\`for\` needs one duration, e.g. \`for 30m\`. ${usage}`);
-      const parsed = parseUserDuration(value);
+      // The same range and floor as a normal request: `for 1s` is refused, not granted as "0 min".
+      const parsed = parseAccessDuration(value, meter);
       if (!parsed.ok) return fail(parsed.message);
       durationMs = parsed.ms;
     } else if (keyword === "from") {
       if (value === undefined || source !== undefined)
         return fail(`\`from\` needs one address, e.g. \`from 203.0.113.7\`. ${usage}`);
+      if (value.length > MAX_ADDRESS_TEXT) return fail(notAnAddress(value));
+      meter.add(value.length);
       const parsed = parseSourcePrefix(value);
       if (!parsed.ok) return fail(parsed.message);
       source = { text: value };
@@ -459,6 +541,7 @@ function parseBreakGlass(tokens: readonly Token[], text: string): ParseResult {
     index += 2;
   }
   const reasonStart = rest[index];
+  meter.add(3 * (text.length - (reasonStart?.start ?? text.length)));
   const reason = reasonStart
     ? text
         .slice(reasonStart.start)
@@ -468,9 +551,9 @@ function parseBreakGlass(tokens: readonly Token[], text: string): ParseResult {
     : "";
   if (reason === "")
     return fail(`Break-glass needs a reason after the incident, for everyone who will be told. ${usage}`);
-  if (reason.length > MAX_REASON_LENGTH)
+  if (reason.length > MAX_FREE_TEXT_LENGTH)
     return fail(
-      `Keep the reason under ${MAX_REASON_LENGTH} characters; put the details in ${incidentToken.text}.`,
+      `Keep the reason under ${MAX_FREE_TEXT_LENGTH} characters; put the details in ${incidentToken.text}.`,
     );
   return ok({
     kind: "break_glass",
@@ -490,12 +573,21 @@ function notAVmName(name: string): string {
   return `"${clip(name)}" is not a VM name I can look up (letters, digits, - _ . only, optionally as <resource-group>/<vm>).`;
 }
 
-function tokenize(text: string): Token[] {
+/**
+ * One pass of a linear regex (`\S+` never backtracks into a run it consumed). Charged three passes:
+ * the match, the copy into tokens, and at most one re-join of the words for a refusal's quote.
+ */
+function tokenize(text: string, meter: WorkMeter): Token[] {
+  meter.add(3 * text.length);
   return [...text.matchAll(/\S+/g)].map((match) => ({ text: match[0], start: match.index }));
 }
 
+/** `<resource-group>/<vm>` is at most 90 + 1 + 64 characters. */
+const MAX_VM_NAME_TEXT = 155;
+
 /** Azure VM names (1–64 of letters, digits, '-', '_', '.'), optionally qualified as `<resource-group>/<vm>`. */
 export function isVmName(name: string): boolean {
+  if (name.length > MAX_VM_NAME_TEXT) return false;
   return /^([A-Za-z0-9._()-]{1,90}\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name);
 }
 
@@ -506,6 +598,8 @@ export function isVmName(name: string): boolean {
 export function closestVerb(word: string, verbs: readonly string[]): string | undefined {
   let best: { verb: string; distance: number } | undefined;
   for (const verb of verbs) {
+    // More than two characters longer or shorter is more than two edits: skip the table.
+    if (Math.abs(word.length - verb.length) > 2) continue;
     const distance = editDistance(word, verb);
     if (distance <= 2 && (best === undefined || distance < best.distance)) best = { verb, distance };
   }

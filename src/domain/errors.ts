@@ -23,6 +23,8 @@ export const ErrorCode = {
   NotApprover: "not_an_approver",
   NotRequester: "not_requester",
   ReasonRequired: "reason_required",
+  /** A deny reason or flag note over the free-text limit (free-text.ts). */
+  ReasonTooLong: "reason_too_long",
   Internal: "internal",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,7 +8,13 @@
  */
 import type { RequestSource, Target } from "./access-request.ts";
 import { type AddressCheckOptions, checkSourceAgainstRule, type SourcePrefix } from "./address.ts";
-import { formatDuration, parseIsoDuration } from "./duration.ts";
+import {
+  formatDuration,
+  MAX_ACCESS_DURATION_MS,
+  MIN_ACCESS_DURATION_MS,
+  parseIsoDuration,
+  tooShort,
+} from "./duration.ts";
 import { ErrorCode } from "./errors.ts";
 import {
   type ApprovalPolicy,
@@ -20,12 +26,12 @@ import type { PortRule, VmPolicy, VmWithJit } from "./vm.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-/** Azure's own ceiling for maxRequestAccessDuration. */
-export const AZURE_MAX_DURATION_MS = 24 * HOUR;
+/** Azure's own ceiling for maxRequestAccessDuration (defined once, in duration.ts). */
+export const AZURE_MAX_DURATION_MS = MAX_ACCESS_DURATION_MS;
 /** What a request gets when it names no duration (capped by the limits below). */
 export const DEFAULT_DURATION_MS = HOUR;
-/** Azure's floor for maxRequestAccessDuration; shorter windows would close before anyone approves. */
-export const MIN_DURATION_MS = 5 * MINUTE;
+/** Azure's floor (defined once, in duration.ts); the parser already refuses less. */
+export const MIN_DURATION_MS = MIN_ACCESS_DURATION_MS;
 
 export interface CheckInput {
   /** The VMs the command named, already resolved (one per name). */
@@ -136,7 +142,7 @@ export function checkRequest(input: CheckInput): CheckResult {
   }
   const tightest = limits.reduce((a, b) => (b.ms < a.ms ? b : a));
   const durationMs = input.durationMs ?? Math.min(DEFAULT_DURATION_MS, tightest.ms);
-  if (durationMs > tightest.ms) {
+  if (!Number.isFinite(durationMs) || durationMs > tightest.ms) {
     problems.push({
       code: "duration_too_long",
       message: `${formatDuration(durationMs)} is too long: ${tightest.because} at most ${formatDuration(tightest.ms)}. Ask for ${formatDuration(tightest.ms)} or less.`,
@@ -144,7 +150,7 @@ export function checkRequest(input: CheckInput): CheckResult {
   } else if (durationMs < MIN_DURATION_MS) {
     problems.push({
       code: "duration_too_short",
-      message: `${formatDuration(durationMs)} is too short to be approved and used; ask for at least ${formatDuration(MIN_DURATION_MS)}.`,
+      message: tooShort(formatDuration(durationMs)),
     });
   }
 

@@ -102,7 +102,12 @@ function partsIn(date: Date, zone: string) {
   };
 }
 
-/** The UTC instant at which the wall clock in `zone` shows the given time (offset found by iteration). */
+/**
+ * The UTC instant at which the wall clock in `zone` shows the given time. A time that happens twice
+ * (clocks going back) is the first of the two; a time that never happens (the spring-forward gap,
+ * Berlin 02:30 on the last Sunday of March) moves forward to the first valid local time after the
+ * gap (03:00), never back: a window must not open before the time asked for.
+ */
 function zonedInstant(
   year: number,
   month: number,
@@ -112,13 +117,37 @@ function zonedInstant(
   zone: string,
 ): Date {
   const wanted = Date.UTC(year, month, day, hour, minute);
-  let guess = wanted;
-  for (let i = 0; i < 3; i++) {
-    const p = partsIn(new Date(guess), zone);
-    const shown = Date.UTC(p.year, p.month, p.day, p.hour, p.minute);
-    guess += wanted - shown;
+  // Zone offsets a day either side: at most one transition lies between them.
+  const offsetBefore = offsetAt(wanted - DAY, zone);
+  const offsetAfter = offsetAt(wanted + DAY, zone);
+  const candidates = [wanted - offsetBefore, wanted - offsetAfter]
+    .filter((instant) => wallClock(instant, zone) === wanted)
+    .sort((a, b) => a - b);
+  const [first] = candidates;
+  if (first !== undefined) return new Date(first);
+  // In the gap: the transition lies between the two readings; find its minute (≤ 12 halvings).
+  let before = Math.min(wanted - offsetBefore, wanted - offsetAfter);
+  let after = Math.max(wanted - offsetBefore, wanted - offsetAfter);
+  while (after - before > MINUTE) {
+    const middle = before + Math.floor((after - before) / 2 / MINUTE) * MINUTE;
+    if (wallClock(middle, zone) >= wanted) after = middle;
+    else before = middle;
   }
-  return new Date(guess);
+  return new Date(after);
+}
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/** What the wall clock in `zone` reads at `instant`, as if that reading were UTC (minute precision). */
+function wallClock(instant: number, zone: string): number {
+  const p = partsIn(new Date(instant), zone);
+  return Date.UTC(p.year, p.month, p.day, p.hour, p.minute);
+}
+
+function offsetAt(instant: number, zone: string): number {
+  const whole = Math.floor(instant / MINUTE) * MINUTE;
+  return wallClock(whole, zone) - whole;
 }
 
 function pad(value: number): string {

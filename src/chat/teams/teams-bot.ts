@@ -18,8 +18,9 @@ import { approvalForPolicy, listVms, showPolicy } from "../../app/fleet.ts";
 import { cancelRequest, status } from "../../app/my-requests.ts";
 import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
-import { type Command, parseCommand } from "../../domain/commands.ts";
+import { type Command, parseCommand, parseRequestId } from "../../domain/commands.ts";
 import { asPortcullisError } from "../../domain/errors.ts";
+import { storableText } from "../../domain/free-text.ts";
 import { CARD_VERBS, WINDOW_VERBS } from "../cards.ts";
 import { helpText, policyText, vmsText } from "../replies.ts";
 import { teamsText } from "./teams-text.ts";
@@ -145,7 +146,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
       verb,
       async (context, _state, data) => {
         // Card data is a hint: only the request id is taken from it; everything else is looked up.
-        const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+        const requestId = cardRequestId(data.requestId);
         if (!requestId)
           return "This card is missing its request id; ask the requester to send the request again.";
         const reason = typeof data.denyReason === "string" ? data.denyReason : undefined;
@@ -171,7 +172,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
     app.adaptiveCards.actionExecute<{ requestId?: unknown; flagNote?: unknown }>(
       verb,
       async (context, _state, data) => {
-        const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+        const requestId = cardRequestId(data.requestId);
         if (!requestId) return "This card is missing its request id.";
         const note = typeof data.flagNote === "string" ? data.flagNote : undefined;
         try {
@@ -190,7 +191,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
   app.adaptiveCards.actionExecute<{ requestId?: unknown; minutes?: unknown }>(
     WINDOW_VERBS.extend,
     async (context, _state, data) => {
-      const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+      const requestId = cardRequestId(data.requestId);
       const minutes =
         typeof data.minutes === "number" && [30, 60].includes(data.minutes) ? data.minutes : undefined;
       if (!requestId || !minutes)
@@ -201,7 +202,7 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
   app.adaptiveCards.actionExecute<{ requestId?: unknown }>(
     WINDOW_VERBS.done,
     async (context, _state, data) => {
-      const requestId = typeof data.requestId === "string" ? data.requestId : undefined;
+      const requestId = cardRequestId(data.requestId);
       if (!requestId) return "This card's Done button is malformed; type `done` instead.";
       return teamsText(await finishAccess(ctx, await chatUser(context, ctx), requestId));
     },
@@ -221,6 +222,11 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
   });
 
   return { adapter, app };
+}
+
+/** A card's request id, only in the shape we write (R-17): anything else is no id, never a query. */
+function cardRequestId(value: unknown): string | undefined {
+  return typeof value === "string" && value.length <= 16 ? parseRequestId(value) : undefined;
 }
 
 function tenantAllowed(config: Config, tenantId: string | undefined): boolean {
@@ -243,11 +249,14 @@ async function chatUser(context: TurnContext, ctx: AppContext): Promise<ChatUser
   const id = activity.from?.aadObjectId ?? activity.from?.id ?? "unknown";
   const known = await ctx.store.conversations.get(`user:${id}`);
   const upn = known?.userPrincipalName ?? (await lookUpUpn(context, ctx));
-  const timeZone = (activity as { localTimezone?: string }).localTimezone;
+  // Display name and zone are stored with the request: cleaned of what the database cannot hold.
+  const zone = (activity as { localTimezone?: unknown }).localTimezone;
+  const timeZone = typeof zone === "string" ? storableText(zone).trim().slice(0, 64) : undefined;
+  const name = typeof activity.from?.name === "string" ? storableText(activity.from.name).trim() : "";
   return {
     id,
     ...(upn ? { upn } : {}),
-    name: activity.from?.name ?? upn ?? id,
+    name: name.slice(0, 256) || upn || id,
     conversationKey: conversationKeyOf(context),
     ...(timeZone ? { timeZone } : {}),
   };
