@@ -12,6 +12,7 @@ import {
 } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
 import { personName } from "../domain/person.ts";
+import { maySeeDetails } from "../domain/visibility.ts";
 import { type ChatText, joinChat, md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
@@ -28,10 +29,17 @@ export async function auditReport(
   const me = user.upn?.toLowerCase();
   const records = await recent(ctx, options.sinceMs, options.vm);
   const auditor = me !== undefined && ctx.settings.auditors.includes(me);
-  // Without the auditor role, people see the evidence of VMs they approve for, and nothing else.
+  // Without the auditor role, people see the evidence of requests they asked for or approve (visibility.ts).
+  const viewer = { id: user.id, upn: user.upn };
   const visible = auditor
     ? records
-    : records.filter((record) => me !== undefined && record.request.approval.approvers.includes(me));
+    : records.filter((record) =>
+        maySeeDetails(
+          viewer,
+          { approvers: record.request.approval.approvers, requester: record.request.requester },
+          ctx.settings.auditors,
+        ),
+      );
   if (!auditor && options.vm === undefined) {
     return "The full audit is for the security team (AUDITORS). As an approver, ask for one VM: `audit web-01 7d`.";
   }

@@ -1,10 +1,13 @@
 /** Read-only use cases: what VMs exist, and what a VM's JIT policy and approval rules say right now. */
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
-import { personName } from "../domain/person.ts";
+import { requestIdFromJustification } from "../domain/justification.ts";
+import { type PersonRef, personName } from "../domain/person.ts";
 import { type ApprovalFacts, approvalFacts } from "../domain/rules.ts";
+import { maySeeDetails } from "../domain/visibility.ts";
 import type { JitRequestPort, PortRule, VmWithJit } from "../domain/vm.ts";
 import type { AppContext } from "./context.ts";
 import type { Clock, JitGateway } from "./ports.ts";
+import type { RequestRecord } from "./request-record.ts";
 
 export async function listVms(gateway: JitGateway): Promise<readonly VmWithJit[]> {
   const vms = await gateway.listVms();
@@ -19,10 +22,17 @@ export interface OpenGrant extends JitRequestPort {
   readonly justification?: string;
 }
 
+/** An open grant as someone who may not see its details sees it (visibility.ts): the port and until when. */
+export interface WithheldGrant {
+  readonly withheld: true;
+  readonly number: number;
+  readonly endTimeUtc: Date;
+}
+
 export interface PolicyView {
   readonly vm: VmWithJit;
   readonly rules: readonly PortRule[];
-  readonly openGrants: readonly OpenGrant[];
+  readonly openGrants: readonly (OpenGrant | WithheldGrant)[];
   readonly policyName: string;
   readonly location: string;
 }
@@ -88,6 +98,33 @@ export async function showPolicy(gateway: JitGateway, clock: Clock, name: string
       })),
   );
   return { vm, rules: fresh.rules, openGrants, policyName: fresh.policyName, location: fresh.location };
+}
+
+/**
+ * `policy <vm>` as `viewer` may see it: the open grants' requester, address and reason only for the
+ * requester of each, the VM's approvers and the auditors (visibility.ts).
+ */
+export async function policyFor(
+  ctx: AppContext,
+  viewer: PersonRef,
+  name: string,
+): Promise<{ readonly view: PolicyView; readonly approval: PolicyApproval }> {
+  const view = await showPolicy(ctx.gateway, ctx.clock, name);
+  const approval = await approvalForPolicy(ctx, view.vm);
+  const approvers = approval.facts.approvers.map((approver) => approver.principal);
+  const openGrants = await Promise.all(
+    view.openGrants.map(async (grant) => {
+      if ("withheld" in grant) return grant;
+      const requestId = requestIdFromJustification(grant.justification);
+      const requester = requestId
+        ? (await ctx.store.requests.get<RequestRecord>(requestId))?.data.request.requester
+        : undefined;
+      if (maySeeDetails(viewer, { approvers, requester }, ctx.settings.auditors)) return grant;
+      const withheld: WithheldGrant = { withheld: true, number: grant.number, endTimeUtc: grant.endTimeUtc };
+      return withheld;
+    }),
+  );
+  return { view: { ...view, openGrants }, approval };
 }
 
 /** `policy <vm>`'s approval part: the rules' facts, with each approver named as people read them. */

@@ -50,9 +50,10 @@ export function policyText(view: PolicyView, approval: PolicyApproval): ChatText
     view.openGrants.length === 0
       ? md`No port is open now.`
       : md`**Open now (${view.openGrants.length})**\n${joinChat(
-          view.openGrants.map(
-            (grant) =>
-              md`- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
+          view.openGrants.map((grant) =>
+            "withheld" in grant
+              ? md`- port ${grant.number} until ${utcText(grant.endTimeUtc)} (who asked and from where: for the requester, the VM's approvers and the auditors)`
+              : md`- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
           ),
           "\n",
         )}`;

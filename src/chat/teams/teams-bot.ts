@@ -14,7 +14,7 @@ import { decide } from "../../app/decide.ts";
 import { type DoctorReport, doctorForChat } from "../../app/doctor.ts";
 import { auditReport } from "../../app/evidence.ts";
 import { extendAccess } from "../../app/extend.ts";
-import { approvalForPolicy, listVms, showPolicy } from "../../app/fleet.ts";
+import { listVms, policyFor } from "../../app/fleet.ts";
 import { cancelRequest, status } from "../../app/my-requests.ts";
 import { requestAccess } from "../../app/request-access.ts";
 import type { Config } from "../../config.ts";
@@ -113,8 +113,8 @@ export function createTeamsBot(deps: TeamsBotDeps): TeamsBot {
       case "vms":
         return vmsText(await listVms(ctx.gateway));
       case "policy": {
-        const view = await showPolicy(ctx.gateway, ctx.clock, command.vm);
-        return policyText(view, await approvalForPolicy(ctx, view.vm));
+        const { view, approval } = await policyFor(ctx, await chatUser(context, ctx), command.vm);
+        return policyText(view, approval);
       }
       case "request":
         return (await requestAccess(ctx, await chatUser(context, ctx), command)).reply;
