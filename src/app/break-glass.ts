@@ -9,7 +9,6 @@ import {
   createBreakGlass,
   escalateReview,
   flagReview,
-  type Transition,
 } from "../domain/access-request.ts";
 import { checkBreakGlass } from "../domain/break-glass.ts";
 import type { BreakGlassCommand } from "../domain/commands.ts";
@@ -30,7 +29,7 @@ import type { AppContext, ChatUser } from "./context.ts";
 import { pickVm } from "./fleet.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { offerSourceLink } from "./request-access.ts";
-import { commit, insertRecord, loadRecord, type RequestRecord } from "./request-record.ts";
+import { insertRecord, loadRecord, moveRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 export async function breakGlass(
@@ -129,34 +128,30 @@ export async function reviewBreakGlass(
   readonly record?: RequestRecord;
 }> {
   const actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const stored = await loadRecord(ctx, requestId);
-    if (!stored) return { outcome: "refused", message: `I have no request ${requestId}.` };
+  const moved = await moveRecord(ctx, requestId, (stored) => {
     const now = ctx.clock.now();
-    const moved: Transition =
-      kind === "acknowledge"
-        ? acknowledgeReview(stored.data.request, actor, now)
-        : flagReview(stored.data.request, actor, now, note ?? "");
-    if (!moved.ok) return { outcome: "refused", message: moved.error.message, record: stored.data };
-    const next: RequestRecord = { ...stored.data, request: moved.request };
-    if (!(await commit(ctx, stored, next, moved.event))) continue;
-    await cancelTimers(ctx, requestId, [TimerKind.ReviewReminder, TimerKind.ReviewEscalation]);
-    await replaceCards(ctx, next);
-    if (kind === "acknowledge")
-      return { outcome: "decided", message: `You acknowledged ${requestId}.`, record: next };
-    const channel = ctx.settings.securityConversationKey;
-    const text = md`⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident ?? ""}) was flagged by ${user.name}: ${next.request.review?.note ?? ""}`;
-    const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
-    if (!posted)
-      ctx.logger.error({ requestId, channel }, "a flagged break-glass reached no security channel");
-    const told = posted
-      ? "the security channel is told."
-      : channel
-        ? "it is in the audit, but I could not post it in the security channel: tell the security team yourself."
-        : "it is in the audit, but no security channel is set up (SECURITY_CHANNEL): tell the security team yourself.";
-    return { outcome: "decided", message: `You flagged ${requestId}; ${told}`, record: next };
-  }
-  return { outcome: "refused", message: `${requestId} is changing right now; try again in a moment.` };
+    return kind === "acknowledge"
+      ? acknowledgeReview(stored.data.request, actor, now)
+      : flagReview(stored.data.request, actor, now, note ?? "");
+  });
+  if (moved.kind === "missing") return { outcome: "refused", message: `I have no request ${requestId}.` };
+  if (moved.kind === "refused")
+    return { outcome: "refused", message: moved.error.message, record: moved.record };
+  const next = moved.record;
+  await cancelTimers(ctx, requestId, [TimerKind.ReviewReminder, TimerKind.ReviewEscalation]);
+  await replaceCards(ctx, next);
+  if (kind === "acknowledge")
+    return { outcome: "decided", message: `You acknowledged ${requestId}.`, record: next };
+  const channel = ctx.settings.securityConversationKey;
+  const text = md`⚑ ${requestId} (break-glass by ${next.request.requester.name} on ${targetsText(next.request)}, ${next.request.incident ?? ""}) was flagged by ${user.name}: ${next.request.review?.note ?? ""}`;
+  const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
+  if (!posted) ctx.logger.error({ requestId, channel }, "a flagged break-glass reached no security channel");
+  const told = posted
+    ? "the security channel is told."
+    : channel
+      ? "it is in the audit, but I could not post it in the security channel: tell the security team yourself."
+      : "it is in the audit, but no security channel is set up (SECURITY_CHANNEL): tell the security team yourself.";
+  return { outcome: "decided", message: `You flagged ${requestId}; ${told}`, record: next };
 }
 
 export async function remindReviewers(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
@@ -173,28 +168,24 @@ export async function remindReviewers(ctx: AppContext, timer: ClaimedTimer): Pro
 
 export async function escalateOverdueReview(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
   const requestId = String(timer.payload.requestId);
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const stored = await loadRecord(ctx, requestId);
-    if (stored?.data.request.review?.state !== "required") return;
-    const moved = escalateReview(stored.data.request, ctx.clock.now());
-    if (!moved.ok) return;
-    const next: RequestRecord = { ...stored.data, request: moved.request };
-    if (!(await commit(ctx, stored, next, moved.event))) continue;
-    await replaceCards(ctx, next);
-    const text = md`⚠ Nobody reviewed the break-glass ${requestId} by ${next.request.requester.name} on ${targetsText(next.request)} (${next.request.incident ?? ""}: ${next.request.reason ?? ""}) in time. The security team owns the review now.`;
-    const channel = ctx.settings.securityConversationKey;
-    const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
-    if (!posted) {
-      ctx.logger.error({ requestId }, "break-glass review overdue and no security channel to escalate to");
-      await Promise.all(
-        next.request.approval.approvers.map((approver) =>
-          ctx.notifier.toUser(recipientOf(approver), { kind: "text", text }),
-        ),
-      );
-    }
-    return;
+  // escalateReview refuses a review no longer required: someone reviewed in time.
+  const moved = await moveRecord(ctx, requestId, (stored) =>
+    escalateReview(stored.data.request, ctx.clock.now()),
+  );
+  if (moved.kind !== "moved") return;
+  const next = moved.record;
+  await replaceCards(ctx, next);
+  const text = md`⚠ Nobody reviewed the break-glass ${requestId} by ${next.request.requester.name} on ${targetsText(next.request)} (${next.request.incident ?? ""}: ${next.request.reason ?? ""}) in time. The security team owns the review now.`;
+  const channel = ctx.settings.securityConversationKey;
+  const posted = channel ? await ctx.notifier.toConversation(channel, { kind: "text", text }) : undefined;
+  if (!posted) {
+    ctx.logger.error({ requestId }, "break-glass review overdue and no security channel to escalate to");
+    await Promise.all(
+      next.request.approval.approvers.map((approver) =>
+        ctx.notifier.toUser(recipientOf(approver), { kind: "text", text }),
+      ),
+    );
   }
-  throw new Error(`${requestId} kept changing while escalating`);
 }
 
 /**

@@ -3,7 +3,7 @@
  * tags and rules, the clicker's right — and the write is compare-and-swap, so the first decision
  * wins across duplicate deliveries and bot processes. Granting happens in grant.ts.
  */
-import { type Actor, approve, deny, type Transition } from "../domain/access-request.ts";
+import { type Actor, approve, deny } from "../domain/access-request.ts";
 import { utcText } from "../domain/duration.ts";
 import { ErrorCode } from "../domain/errors.ts";
 import { eligibleApprovers, requiredApprovalsFor } from "../domain/rules.ts";
@@ -12,7 +12,7 @@ import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import { type ChatText, md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
-import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
+import { moveRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 export interface DecideResult {
@@ -32,41 +32,31 @@ export async function decide(
   reason?: string,
 ): Promise<DecideResult> {
   const actor: Actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const stored = await loadRecord(ctx, requestId);
-    if (!stored) return { outcome: "refused", message: `I have no request ${requestId}.` };
+  const moved = await moveRecord(ctx, requestId, async (stored) => {
     const { request } = stored.data;
-
     const options =
       request.state === "pending" ? await approvalNow(ctx, request.targets, request.requester) : {};
     const now = ctx.clock.now();
-    const moved: Transition =
-      kind === "approve"
-        ? approve(request, actor, now, options)
-        : deny(request, actor, now, reason ?? "", options);
-    if (!moved.ok) {
-      if (moved.error.code === ErrorCode.NotApprover || moved.error.code === ErrorCode.SelfApproval) {
-        await ctx.store.audit.append({
-          at: now,
-          type: "request.decision_refused",
-          actorId: user.id,
-          requestId,
-          payload: { kind, code: moved.error.code, upn: user.upn ?? null },
-        });
-      }
-      return { outcome: "refused", message: moved.error.message, record: stored.data };
+    return kind === "approve"
+      ? approve(request, actor, now, options)
+      : deny(request, actor, now, reason ?? "", options);
+  });
+  if (moved.kind === "missing") return { outcome: "refused", message: `I have no request ${requestId}.` };
+  if (moved.kind === "refused") {
+    const { code, message } = moved.error;
+    if (code === ErrorCode.NotApprover || code === ErrorCode.SelfApproval) {
+      await ctx.store.audit.append({
+        at: ctx.clock.now(),
+        type: "request.decision_refused",
+        actorId: user.id,
+        requestId,
+        payload: { kind, code, upn: user.upn ?? null },
+      });
     }
-    const next: RequestRecord = { ...stored.data, request: moved.request };
-    const written = await commit(ctx, stored, next, moved.event);
-    if (!written) continue; // Someone else wrote first: read again; the domain will say who decided.
-
-    const told = await afterDecision(ctx, next);
-    return { outcome: "decided", message: summary(next, told), record: next };
+    return { outcome: "refused", message, record: moved.record };
   }
-  return {
-    outcome: "refused",
-    message: `${requestId} is changing under many hands right now; try again in a moment.`,
-  };
+  const told = await afterDecision(ctx, moved.record);
+  return { outcome: "decided", message: summary(moved.record, told), record: moved.record };
 }
 
 /** Timers, cards and notices after a decision; false when the requester should have been told and could not be. */

@@ -23,7 +23,13 @@ import { md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import { flagsFor } from "./request-access.ts";
-import { commit, insertRecord, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import {
+  insertRecord,
+  loadRecord,
+  moveRecord,
+  type RequestRecord,
+  type StoredRecord,
+} from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 import { changeWindow } from "./window-change.ts";
 
@@ -147,24 +153,17 @@ async function askForMore(
 export async function supersedeExtended(ctx: AppContext, extension: RequestRecord): Promise<void> {
   const originalId = extension.request.extends;
   if (!originalId) return;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const stored = await loadRecord(ctx, originalId);
-    if (stored?.data.request.state !== "active") return;
-    const moved = supersede(stored.data.request, extension.request);
-    if (!moved.ok) return;
-    const next: RequestRecord = { ...stored.data, request: moved.request };
-    if (!(await commit(ctx, stored, next, moved.event))) continue;
-    // The port stays open under the extension; no closure check for the old window.
-    await cancelTimers(ctx, originalId, [
-      TimerKind.PreExpiryWarning,
-      TimerKind.Expiry,
-      TimerKind.ClosureCheck,
-    ]);
-    await withdrawExtensionsOf(ctx, next.request);
-    await replaceCards(ctx, next);
-    await tellRequester(ctx, next, md`${originalId} continues as ${extension.request.id}.`);
-    return;
-  }
+  // supersede refuses anything but an open window: then there is nothing to end.
+  const moved = await moveRecord(ctx, originalId, (stored) =>
+    supersede(stored.data.request, extension.request),
+  );
+  if (moved.kind !== "moved") return;
+  const next = moved.record;
+  // The port stays open under the extension; no closure check for the old window.
+  await cancelTimers(ctx, originalId, [TimerKind.PreExpiryWarning, TimerKind.Expiry, TimerKind.ClosureCheck]);
+  await withdrawExtensionsOf(ctx, next.request);
+  await replaceCards(ctx, next);
+  await tellRequester(ctx, next, md`${originalId} continues as ${extension.request.id}.`);
 }
 
 async function pick(

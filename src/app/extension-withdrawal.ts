@@ -6,7 +6,7 @@
 import { type AccessRequest, FINAL_STATES, withdraw } from "../domain/access-request.ts";
 import { replaceCards } from "./approval-delivery.ts";
 import type { AppContext } from "./context.ts";
-import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import { moveRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 /** States of an extension that has not opened yet: what a window's end withdraws. */
@@ -26,19 +26,13 @@ export async function withdrawExtensionsOf(
   const waiting = await ctx.store.requests.listByState<RequestRecord>(NOT_YET_OPEN);
   const withdrawn: string[] = [];
   for (const candidate of waiting.filter((each) => each.data.request.extends === ended.id)) {
-    for (let attempt = 0, current: StoredRecord | undefined = candidate; attempt < 5 && current; attempt++) {
-      const moved = withdraw(current.data.request, ended, ctx.clock.now());
-      if (!moved.ok) break;
-      const next: RequestRecord = { ...current.data, request: moved.request };
-      if (!(await commit(ctx, current, next, moved.event))) {
-        current = await loadRecord(ctx, candidate.id);
-        continue;
-      }
-      await cancelTimers(ctx, candidate.id, [...UNDECIDED_TIMERS, TimerKind.Grant]);
-      await replaceCards(ctx, next);
-      withdrawn.push(candidate.id);
-      break;
-    }
+    const moved = await moveRecord(ctx, candidate.id, (current) =>
+      withdraw(current.data.request, ended, ctx.clock.now()),
+    );
+    if (moved.kind !== "moved") continue;
+    await cancelTimers(ctx, candidate.id, [...UNDECIDED_TIMERS, TimerKind.Grant]);
+    await replaceCards(ctx, moved.record);
+    withdrawn.push(candidate.id);
   }
   return withdrawn;
 }

@@ -7,7 +7,7 @@ import { formatDuration, utcText } from "../domain/duration.ts";
 import { owedTo, replaceCards } from "./approval-delivery.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf, withdrawnSentence } from "./extension-withdrawal.ts";
-import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
+import { moveRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
@@ -51,28 +51,22 @@ function reviewLine(request: AccessRequest): string {
 }
 
 export async function cancelRequest(ctx: AppContext, user: ChatUser, requestId: string): Promise<string> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const stored = await loadRecord(ctx, requestId);
-    if (!stored) return `I have no request ${requestId}.`;
-    const moved = cancel(
-      stored.data.request,
-      { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name },
-      ctx.clock.now(),
-    );
-    if (!moved.ok) return moved.error.message;
-    const next: RequestRecord = { ...stored.data, request: moved.request };
-    if (!(await commit(ctx, stored, next, moved.event))) continue;
-    // A scheduled window's grant timer goes with it: nothing opens at its start.
-    await cancelTimers(ctx, requestId, [...UNDECIDED_TIMERS, TimerKind.Grant]);
-    const withdrawn = await withdrawExtensionsOf(ctx, next.request);
-    await replaceCards(ctx, next);
-    const was = stored.data.request;
-    const extra = withdrawnSentence(requestId, withdrawn);
-    return was.state === "scheduled" && was.startAt
-      ? `${requestId} is withdrawn: it was approved to open at ${utcText(new Date(was.startAt))}, and nothing was opened.${extra}`
-      : `${requestId} is cancelled; nothing was opened.${extra}`;
-  }
-  return `${requestId} is changing right now; try again in a moment.`;
+  const actor = { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name };
+  const moved = await moveRecord(ctx, requestId, (stored) =>
+    cancel(stored.data.request, actor, ctx.clock.now()),
+  );
+  if (moved.kind === "missing") return `I have no request ${requestId}.`;
+  if (moved.kind === "refused") return moved.error.message;
+  const next = moved.record;
+  // A scheduled window's grant timer goes with it: nothing opens at its start.
+  await cancelTimers(ctx, requestId, [...UNDECIDED_TIMERS, TimerKind.Grant]);
+  const withdrawn = await withdrawExtensionsOf(ctx, next.request);
+  await replaceCards(ctx, next);
+  const was = moved.before.request;
+  const extra = withdrawnSentence(requestId, withdrawn);
+  return was.state === "scheduled" && was.startAt
+    ? `${requestId} is withdrawn: it was approved to open at ${utcText(new Date(was.startAt))}, and nothing was opened.${extra}`
+    : `${requestId} is cancelled; nothing was opened.${extra}`;
 }
 
 function what(request: AccessRequest): string {

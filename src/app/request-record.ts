@@ -3,8 +3,15 @@
  * its promises about it (the card context, every copy of the card it sent). Writes are
  * compare-and-swap; every successful transition appends its audit event.
  */
-import { type AccessRequest, OPEN_STATES, type RequestEvent } from "../domain/access-request.ts";
+import {
+  type AccessRequest,
+  OPEN_STATES,
+  type RequestEvent,
+  type Transition,
+  type TransitionError,
+} from "../domain/access-request.ts";
 import { admissionRefusal, type BreakGlassLimits, DAY_MS, type Refusal } from "../domain/admission.ts";
+import { ErrorCode, PortcullisError } from "../domain/errors.ts";
 import type { AppContext } from "./context.ts";
 import type { ApprovalContext, MessageHandle, RequestStore, StoredRequest } from "./ports.ts";
 import type { WindowChange } from "./window-change.ts";
@@ -175,5 +182,47 @@ export async function commit(
     stored.version,
     { state: next.request.state, data: next },
     event,
+  );
+}
+
+/** How often a move is re-read and re-applied after losing a race before it gives up. */
+const MAX_MOVE_ATTEMPTS = 5;
+
+export type Moved =
+  /** Written: `record` is the request after the move, `before` what it moved from. */
+  | { readonly kind: "moved"; readonly record: RequestRecord; readonly before: RequestRecord }
+  /** The domain refused the move on the request as it stands now (`record`). */
+  | { readonly kind: "refused"; readonly error: TransitionError; readonly record: RequestRecord }
+  | { readonly kind: "missing" };
+
+/**
+ * The one write path for moving a stored request: read it, apply `move` (a domain transition,
+ * decided on the request as it stands now), write it with the version read, and on a lost race read
+ * again and re-apply — here and nowhere else. A second click, a retried timer or another replica
+ * therefore always meets the latest state, and the domain says what that means. `extra` adds the
+ * record's own fields to the write (a closure, a card handle). The follow-up work (timers, cards,
+ * notices) is the caller's, after the write. Throws StoreConflict when the request kept changing.
+ */
+export async function moveRecord(
+  ctx: AppContext,
+  id: string,
+  move: (current: StoredRecord) => Transition | Promise<Transition>,
+  extra: (next: RequestRecord) => RequestRecord = (next) => next,
+): Promise<Moved> {
+  for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
+    const stored = await loadRecord(ctx, id);
+    if (!stored) return { kind: "missing" };
+    const moved = await move(stored);
+    if (!moved.ok) return { kind: "refused", error: moved.error, record: stored.data };
+    const next = extra({ ...stored.data, request: moved.request });
+    if (await commit(ctx, stored, next, moved.event))
+      return { kind: "moved", record: next, before: stored.data };
+  }
+  throw new PortcullisError(
+    ErrorCode.StoreConflict,
+    `${id} is changing under many hands right now; try again in a moment.`,
+    {
+      detail: `${id}: ${MAX_MOVE_ATTEMPTS} compare-and-swap attempts lost`,
+    },
   );
 }

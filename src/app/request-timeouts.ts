@@ -4,29 +4,25 @@ import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import { md } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
-import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
+import { loadRecord, moveRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
 export async function expireUndecided(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
   const requestId = String(timer.payload.requestId);
   const linkOnly = timer.kind === TimerKind.SourceLinkExpiry;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const stored = await loadRecord(ctx, requestId);
-    if (!stored) return;
-    const { request } = stored.data;
-    // This timer ran before and never completed: that attempt may have timed the request out and
-    // died before the notices. Send them (at least once; a first attempt leaves a decided request alone).
-    if (timer.attempts > 1 && request.state === "timed_out" && request.endedBy === SYSTEM_ACTOR)
-      return afterTimeout(ctx, stored.data, request.source === undefined);
-    if (request.state !== "pending" && request.state !== "awaiting_source") return;
-    if (linkOnly && request.state !== "awaiting_source") return;
-    const moved = timeout(request, ctx.clock.now());
-    if (!moved.ok) return;
-    const next: RequestRecord = { ...stored.data, request: moved.request };
-    if (!(await commit(ctx, stored, next, moved.event))) continue;
-    return afterTimeout(ctx, next, request.state === "awaiting_source");
-  }
-  throw new Error(`${requestId} kept changing while timing out`);
+  const current = await loadRecord(ctx, requestId);
+  if (!current) return;
+  // This timer ran before and never completed: that attempt may have timed the request out and
+  // died before the notices. Send them (at least once; a first attempt leaves a decided request alone).
+  const was = current.data.request;
+  if (timer.attempts > 1 && was.state === "timed_out" && was.endedBy === SYSTEM_ACTOR)
+    return afterTimeout(ctx, current.data, was.source === undefined);
+  // The link's own expiry ends only a request still waiting for its address.
+  const moved = await moveRecord(ctx, requestId, (stored) =>
+    timeout(stored.data.request, ctx.clock.now(), { onlyAwaitingSource: linkOnly }),
+  );
+  if (moved.kind !== "moved") return;
+  return afterTimeout(ctx, moved.record, moved.before.request.state === "awaiting_source");
 }
 
 async function afterTimeout(ctx: AppContext, record: RequestRecord, noAddress: boolean): Promise<void> {

@@ -606,7 +606,17 @@ export function cancel(request: AccessRequest, actor: Actor, at: Date): Transiti
 }
 
 /** Nobody decided (or the address never came) within the approval timeout. */
-export function timeout(request: AccessRequest, at: Date): Transition {
+export function timeout(
+  request: AccessRequest,
+  at: Date,
+  options: { readonly onlyAwaitingSource?: boolean } = {},
+): Transition {
+  if (options.onlyAwaitingSource && request.state !== "awaiting_source") {
+    return illegal(
+      request,
+      `${request.id} is ${describeState(request)}; its address link no longer matters.`,
+    );
+  }
   if (request.state !== "pending" && request.state !== "awaiting_source") {
     return illegal(
       request,
