@@ -140,8 +140,18 @@ function initiateBody(
   };
 }
 
+/**
+ * These tests act as an operator as well as the bot (PUT/DELETE a policy, instance views, the raw
+ * reads): RBAC stays on, with a role that reads everything and manages JIT policies.
+ */
+const OPERATOR_ROLE = {
+  Name: "simulator test operator",
+  Actions: ["*/read", "Microsoft.Security/locations/jitNetworkAccessPolicies/*"],
+  NotActions: [],
+};
+
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, now: () => T0, pageSize: 5 });
+  sim = await startSimulator({ port: 0, now: () => T0, pageSize: 5, role: OPERATOR_ROLE });
   sdk = clients(sim.url);
 });
 
@@ -714,7 +724,11 @@ describe("the official REST examples (shared/azure-examples)", () => {
   let base = new Date("2018-05-17T08:30:00Z");
 
   beforeAll(async () => {
-    exSim = await startSimulator({ fleet: { ...loadFleet(), subscriptionId: EXAMPLE_SUB }, now: () => base });
+    exSim = await startSimulator({
+      fleet: { ...loadFleet(), subscriptionId: EXAMPLE_SUB },
+      now: () => base,
+      role: OPERATOR_ROLE,
+    });
   });
   afterAll(async () => {
     await exSim.close();
