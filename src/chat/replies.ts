@@ -52,7 +52,7 @@ export function policyText(view: PolicyView, approval: PolicyApproval): ChatText
       : md`**Open now (${view.openGrants.length})**\n${joinChat(
           view.openGrants.map(
             (grant) =>
-              md`- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
+              md`- port ${grant.number}${grant.mappedPort === undefined ? "" : ` (firewall port ${grant.mappedPort})`} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
           ),
           "\n",
         )}`;
@@ -99,8 +99,7 @@ export function approvalText(vmName: string, approval: PolicyApproval): ChatText
 export function ruleText(rule: PortRule): string {
   const max = parseIsoDuration(rule.maxRequestAccessDuration);
   const maxText = max === undefined ? rule.maxRequestAccessDuration : formatDuration(max);
-  const mapped = rule.mappedPort === undefined ? "" : ` (through the firewall on ${rule.mappedPort})`;
-  return `port ${rule.number}${mapped}, ${protocolText(rule.protocol)}, from ${rule.allowedSourceAddressPrefixes.join(", ")}, max ${maxText}`;
+  return `port ${rule.number}, ${protocolText(rule.protocol)}, from ${rule.allowedSourceAddressPrefixes.join(", ")}, max ${maxText}`;
 }
 
 function configuredLine(vm: VmWithJit): string {

@@ -39,6 +39,12 @@ function read(handler: (ctx: RouteContext) => ReturnType<Route["handler"]>): Rou
   };
 }
 
+/** The initiating client's address as the service sees it (IPv4-mapped IPv6 written as IPv4). */
+function callerAddress(ctx: RouteContext): string {
+  const address = ctx.req.socket.remoteAddress ?? "127.0.0.1";
+  return address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
+}
+
 function p(ctx: RouteContext, key: string): string {
   return ctx.params[key] ?? "";
 }
@@ -87,13 +93,10 @@ export const securityRoutes: readonly Route[] = [
       throw new ArmError(404, "InvalidResourceType", `Action '${p(ctx, "action")}' is not supported.`);
     }
     serviceInitiateCheck(ctx);
-    const body = ctx.state.initiate(
-      p(ctx, "resourceGroup"),
-      p(ctx, "location"),
-      p(ctx, "name"),
-      ctx.body,
-      ctx.requestor,
-    );
+    const body = ctx.state.initiate(p(ctx, "resourceGroup"), p(ctx, "location"), p(ctx, "name"), ctx.body, {
+      requestor: ctx.requestor,
+      address: callerAddress(ctx),
+    });
     return { status: 202, body };
   }),
 ];
