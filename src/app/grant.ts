@@ -10,6 +10,7 @@ import {
   beginOpening,
   fail,
   type Grant,
+  type MappedPort,
   markActive,
   plannedEndFor,
 } from "../domain/access-request.ts";
@@ -24,6 +25,7 @@ import { type ChatText, code, joinChat, md } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import { supersedeExtended } from "./extend.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
+import { mappedPortsFor } from "./firewall-ports.ts";
 import type { ClaimedTimer } from "./ports.ts";
 import { commit, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
 import { scheduleTimer, TimerKind } from "./timer-kinds.ts";
@@ -92,8 +94,9 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
         ErrorCode.Internal,
         `${request.id} spans several JIT policies; ask for each separately.`,
       );
+    let records: Awaited<ReturnType<AppContext["gateway"]["initiate"]>>;
     try {
-      await ctx.gateway.initiate(call);
+      records = await ctx.gateway.initiate(call);
     } catch (error) {
       const coded = asPortcullisError(error);
       const transient = coded.code === ErrorCode.AzureUnavailable || coded.code === ErrorCode.AzureThrottled;
@@ -112,10 +115,12 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
     }
     const endTimeUtc =
       call.virtualMachines[0]?.ports[0]?.endTimeUtc ?? new Date(now.getTime() + request.durationMs);
+    const mappedPorts = await mappedPortsFor(ctx, request, records, call.justification);
     grant = {
       initiatedAt: now.toISOString(),
       endTimeUtc: endTimeUtc.toISOString(),
       justification: call.justification,
+      ...(mappedPorts.length > 0 ? { mappedPorts } : {}),
     };
   }
 
@@ -190,10 +195,12 @@ async function earlierGrant(ctx: AppContext, request: AccessRequest, now: Date):
     (candidate) => candidate.status !== "Revoked" && candidate.endTimeUtc.getTime() > now.getTime(),
   );
   if (!mine || !port) return undefined;
+  const mappedPorts = await mappedPortsFor(ctx, request, [mine], mine.justification ?? "");
   return {
     initiatedAt: mine.startTimeUtc.toISOString(),
     endTimeUtc: port.endTimeUtc.toISOString(),
     justification: mine.justification ?? "",
+    ...(mappedPorts.length > 0 ? { mappedPorts } : {}),
   };
 }
 
@@ -234,7 +241,7 @@ export function grantNotice(record: RequestRecord): ChatText {
   const source = request.source?.prefix ?? "?";
   const lines = request.targets.map((target) => {
     const ports = target.ports.join(", ");
-    return md`- **${target.vmName}** port ${ports}: ${connectHint(target)}`;
+    return md`- **${target.vmName}** port ${ports}: ${connectHint(target, request.grant?.mappedPorts ?? [])}`;
   });
   return joinChat(
     [
@@ -246,11 +253,19 @@ export function grantNotice(record: RequestRecord): ChatText {
   );
 }
 
-function connectHint(target: AccessRequest["targets"][number]): ChatText {
+/**
+ * How to connect: the VM's address and port, or for a firewall-fronted VM the firewall's public IP
+ * and the firewall port Azure reported with this grant (never the VM's own port on the firewall).
+ */
+function connectHint(target: AccessRequest["targets"][number], mappedPorts: readonly MappedPort[]): ChatText {
   const address = target.connectAddress;
   if (!address) return md`connect to the VM's address from your network`;
   const hints = target.ports.map((port) => {
-    const mapped = target.mappedPorts?.find((entry) => entry.port === port)?.mappedPort;
+    const mapped = mappedPorts.find(
+      (entry) => entry.port === port && entry.vmId.toLowerCase() === target.vmId.toLowerCase(),
+    )?.mappedPort;
+    if (target.viaFirewall && mapped === undefined)
+      return md`through the firewall at ${code(address)} (Azure did not report which firewall port forwards to ${String(port)}; see ${code(`policy ${target.vmName}`)})`;
     const via = mapped ?? port;
     if (port === 22)
       return via === 22

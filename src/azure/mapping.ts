@@ -17,7 +17,6 @@ export interface WirePortRule {
   readonly allowedSourceAddressPrefix?: string;
   readonly allowedSourceAddressPrefixes?: readonly string[];
   readonly maxRequestAccessDuration?: string;
-  readonly mappedPort?: number;
 }
 
 export interface WirePolicyVm {
@@ -96,8 +95,8 @@ export function toPortRule(rule: WirePortRule): PortRule {
     protocol: rule.protocol ?? "*",
     // The spec says one of the two is set; an empty rule means "any source" in the portal.
     allowedSourceAddressPrefixes: prefixes.length > 0 ? prefixes : ["*"],
+    // No mappedPort here: the spec has it on request ports only (toRequestPort), never on a rule.
     maxRequestAccessDuration: rule.maxRequestAccessDuration ?? "PT3H",
-    ...(rule.mappedPort === undefined ? {} : { mappedPort: rule.mappedPort }),
   };
 }
 

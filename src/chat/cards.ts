@@ -24,6 +24,7 @@ import {
   deciderOf,
   endedByPerson,
   isOpen,
+  type MappedPort,
   type Review,
   reviewerOf,
   withdrawalReason,
@@ -301,7 +302,7 @@ function targetsData(request: AccessRequest) {
   return request.targets.map((target) => ({
     vm: target.vmName,
     resourceGroup: target.resourceGroup,
-    ports: targetPorts(target),
+    ports: targetPorts(target, request.grant?.mappedPorts ?? []),
   }));
 }
 
@@ -439,16 +440,20 @@ function endsText(request: AccessRequest): string {
   }
 }
 
-function targetPorts(target: AccessRequest["targets"][number]): string {
-  const mapped = target.mappedPorts ?? [];
-  if (mapped.length === 0 || target.connectAddress === undefined) {
-    return `${target.ports.length === 1 ? "Port" : "Ports"} ${target.ports.join(", ")}`;
-  }
+/** A firewall-fronted VM's ports with the firewall address, and the firewall port once the grant reports it. */
+function targetPorts(target: AccessRequest["targets"][number], mapped: readonly MappedPort[]): string {
+  const label = target.ports.length === 1 ? "Port" : "Ports";
+  if (!target.viaFirewall || target.connectAddress === undefined)
+    return `${label} ${target.ports.join(", ")}`;
   const forwards = target.ports.map((port) => {
-    const via = mapped.find((entry) => entry.port === port);
-    return via ? `${port} via firewall ${target.connectAddress}:${via.mappedPort}` : `${port}`;
+    const via = mapped.find(
+      (entry) => entry.port === port && entry.vmId.toLowerCase() === target.vmId.toLowerCase(),
+    );
+    return via
+      ? `${port} via firewall ${target.connectAddress}:${via.mappedPort}`
+      : `${port} via firewall ${target.connectAddress}`;
   });
-  return `${target.ports.length === 1 ? "Port" : "Ports"} ${forwards.join(", ")}`;
+  return `${label} ${forwards.join(", ")}`;
 }
 
 function portList(ports: readonly number[]): string {

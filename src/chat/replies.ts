@@ -53,7 +53,7 @@ export function policyText(view: PolicyView, approval: PolicyApproval): ChatText
           view.openGrants.map((grant) =>
             "withheld" in grant
               ? md`- port ${grant.number} until ${utcText(grant.endTimeUtc)} (who asked and from where: for the requester, the VM's approvers and the auditors)`
-              : md`- port ${grant.number} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
+              : md`- port ${grant.number}${grant.mappedPort === undefined ? "" : ` (firewall port ${grant.mappedPort})`} for ${grant.allowedSourceAddressPrefix} until ${utcText(grant.endTimeUtc)}, requested by ${grant.requestor}${grant.justification ? md` — "${grant.justification}"` : ""}`,
           ),
           "\n",
         )}`;
@@ -100,8 +100,7 @@ export function approvalText(vmName: string, approval: PolicyApproval): ChatText
 export function ruleText(rule: PortRule): string {
   const max = parseIsoDuration(rule.maxRequestAccessDuration);
   const maxText = max === undefined ? rule.maxRequestAccessDuration : formatDuration(max);
-  const mapped = rule.mappedPort === undefined ? "" : ` (through the firewall on ${rule.mappedPort})`;
-  return `port ${rule.number}${mapped}, ${protocolText(rule.protocol)}, from ${rule.allowedSourceAddressPrefixes.join(", ")}, max ${maxText}`;
+  return `port ${rule.number}, ${protocolText(rule.protocol)}, from ${rule.allowedSourceAddressPrefixes.join(", ")}, max ${maxText}`;
 }
 
 function configuredLine(vm: VmWithJit): string {

@@ -76,8 +76,15 @@ export interface Target {
   readonly osType: OsType | "Unknown";
   /** What users connect to: the firewall's public IP for a firewall-fronted VM, else the VM's address. */
   readonly connectAddress?: string;
-  /** Firewall-fronted VMs: the firewall port that forwards to each VM port. */
-  readonly mappedPorts?: readonly { readonly port: number; readonly mappedPort: number }[];
+  /** The policy names a firewall public IP: users connect through its DNAT, on the port each grant reports. */
+  readonly viaFirewall?: boolean;
+}
+
+/** The firewall port Azure reported for one VM port of a grant (initiate response or history entry). */
+export interface MappedPort {
+  readonly vmId: string;
+  readonly port: number;
+  readonly mappedPort: number;
 }
 
 export interface RequestSource {
@@ -101,6 +108,8 @@ export interface Grant {
   readonly initiatedAt: string;
   readonly endTimeUtc: string;
   readonly justification: string;
+  /** Firewall-fronted targets: the DNAT port per VM port, as Azure reported it for this grant. */
+  readonly mappedPorts?: readonly MappedPort[];
 }
 
 export interface AccessRequest {

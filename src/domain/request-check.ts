@@ -239,9 +239,6 @@ export function rulesForTargets(
 
 export function toTarget(vm: VmWithJit, policy: VmPolicy, rules: readonly PortRule[]): Target {
   const connectAddress = policy.publicIpAddress ?? vm.connectAddress;
-  const mappedPorts = rules
-    .filter((rule) => rule.mappedPort !== undefined)
-    .map((rule) => ({ port: rule.number, mappedPort: rule.mappedPort ?? rule.number }));
   return {
     vmId: vm.ref.id,
     vmName: vm.ref.name,
@@ -251,6 +248,7 @@ export function toTarget(vm: VmWithJit, policy: VmPolicy, rules: readonly PortRu
     ports: rules.map((rule) => rule.number),
     osType: vm.osType,
     ...(connectAddress === undefined ? {} : { connectAddress }),
-    ...(mappedPorts.length === 0 ? {} : { mappedPorts }),
+    // The firewall port is not known until Azure answers the initiate: it comes with the grant.
+    ...(policy.publicIpAddress === undefined ? {} : { viaFirewall: true }),
   };
 }

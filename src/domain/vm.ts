@@ -19,8 +19,6 @@ export interface PortRule {
   readonly allowedSourceAddressPrefixes: readonly string[];
   /** ISO 8601 duration as Azure stores it, e.g. "PT3H". */
   readonly maxRequestAccessDuration: string;
-  /** Set for VMs behind Azure Firewall: the firewall forwards this port to `number`. */
-  readonly mappedPort?: number;
 }
 
 export type PortRequestStatus = "Initiated" | "Revoked" | (string & {});
@@ -31,6 +29,7 @@ export interface JitRequestPort {
   readonly endTimeUtc: Date;
   readonly status: PortRequestStatus;
   readonly statusReason?: string;
+  /** VMs behind Azure Firewall: the firewall port that forwards to `number` for this request (spec: request ports only). */
   readonly mappedPort?: number;
 }
 

@@ -9,7 +9,8 @@ export const faultSchema = z.object({
       pathIncludes: z.string().optional(),
     })
     .default({}),
-  kind: z.enum(["429", "500", "503", "drop", "latency"]),
+  /** "403": ARM's AuthorizationFailed for the request's action, as when the bot's role assignment is gone. */
+  kind: z.enum(["403", "429", "500", "503", "drop", "latency"]),
   retryAfterSeconds: z.number().int().min(0).optional(),
   latencyMs: z.number().int().min(0).max(120_000).optional(),
   /** How many matching requests it applies to (default 1). */

@@ -9,7 +9,8 @@
  *
  * - Configured: the VM's id appears (case-insensitively) in `properties.virtualMachines[].id` of a
  *   Microsoft.Security jitNetworkAccessPolicies entry. A firewall-fronted VM's entry also carries
- *   `publicIpAddress` and ports with `mappedPort`.
+ *   `publicIpAddress` (the firewall's); the firewall port for each VM port (`mappedPort`) is not on
+ *   the policy's port rules but on request ports: the 202 initiate response and the `requests` history.
  * - Unsupported, classic deployment: the VM is not a Microsoft.Compute resource at all. It is listed by
  *   `GET /subscriptions/{s}/providers/Microsoft.ClassicCompute/virtualMachines` (and by
  *   `GET /subscriptions/{s}/resources`), its id contains `/providers/Microsoft.ClassicCompute/` and its
@@ -44,8 +45,8 @@ export const fleetPortRuleSchema = z
     allowedSourceAddressPrefix: z.string().min(1).optional(),
     allowedSourceAddressPrefixes: z.array(z.string().min(1)).min(1).optional(),
     maxRequestAccessDuration: isoDuration,
-    mappedPort: z.number().int().min(0).max(65535).optional(),
   })
+  .strict()
   .refine(
     (r) => (r.allowedSourceAddressPrefix === undefined) !== (r.allowedSourceAddressPrefixes === undefined),
     "exactly one of allowedSourceAddressPrefix / allowedSourceAddressPrefixes",
@@ -156,8 +157,16 @@ export const fleetSchema = z.object({
             /** VM name (in the policy's resource group unless `resourceGroup` says otherwise). */
             vm: name,
             resourceGroup: name.optional(),
+            /** Firewall-fronted VMs: the firewall's public IP (JitNetworkAccessPolicyVirtualMachine.publicIpAddress). */
             publicIpAddress: z.string().ip().optional(),
             ports: z.array(fleetPortRuleSchema).min(1),
+            /**
+             * Firewall-fronted VMs: VM port → the firewall port Defender's DNAT uses for it (simulator
+             * input only; Azure shows it as `mappedPort` on request ports, never on the policy).
+             */
+            firewallMappedPorts: z
+              .record(z.string().regex(/^\d+$/), z.number().int().min(1).max(65535))
+              .optional(),
           }),
         ),
       }),
@@ -274,6 +283,18 @@ function checkReferences(fleet: Fleet, source: string): void {
       const vm = fleet.virtualMachines.find((v) => v.name.toLowerCase() === entry.vm.toLowerCase());
       if (!vm) fail(`JIT policy ${policy.resourceGroup}/${policy.name}: unknown VM ${entry.vm}`);
       if (vm && vm.deployment === "Classic") fail(`JIT policy: classic VM ${vm.name} cannot be in a policy`);
+      const mapped = Object.keys(entry.firewallMappedPorts ?? {}).map(Number);
+      if (entry.publicIpAddress !== undefined) {
+        const missing = entry.ports
+          .filter((rule) => !mapped.includes(rule.number))
+          .map((rule) => rule.number);
+        if (missing.length > 0)
+          fail(
+            `JIT policy entry ${entry.vm}: firewall-fronted, but no firewallMappedPorts for port ${missing.join(", ")}`,
+          );
+      } else if (mapped.length > 0) {
+        fail(`JIT policy entry ${entry.vm}: firewallMappedPorts without the firewall's publicIpAddress`);
+      }
     }
   }
 }

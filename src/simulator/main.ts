@@ -1,6 +1,7 @@
 /**
- * Runs the ARM simulator on its own: `npm run simulator` (SIMULATOR_PORT, default 3979; FLEET_PATH optional).
- * A separate program from the bot, so it reads its two settings from the environment itself.
+ * Runs the ARM simulator on its own: `npm run simulator` (SIMULATOR_PORT, default 3979; FLEET_PATH optional;
+ * SIMULATOR_ROLE: a role definition file RBAC is enforced with, default infra/portcullis-role.json, or
+ * `off`). A separate program from the bot, so it reads its settings from the environment itself.
  */
 import { startSimulator } from "./server.ts";
 
@@ -10,8 +11,28 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 const fleetPath = process.env.FLEET_PATH;
-const sim = await startSimulator({ port, ...(fleetPath ? { fleetPath } : {}) });
+const roleSetting = process.env.SIMULATOR_ROLE?.trim();
+const role =
+  roleSetting === undefined || roleSetting === "" ? undefined : roleSetting === "off" ? false : roleSetting;
+let sim: Awaited<ReturnType<typeof startSimulator>>;
+try {
+  sim = await startSimulator({
+    port,
+    ...(fleetPath ? { fleetPath } : {}),
+    ...(role === undefined ? {} : { role }),
+  });
+} catch (error) {
+  console.error(
+    `${(error as Error).message}\nSIMULATOR_ROLE takes a role definition file (default infra/portcullis-role.json) or "off".`,
+  );
+  process.exit(1);
+}
 console.log(`ARM simulator listening on ${sim.url} (subscription ${sim.subscriptionId})`);
+console.log(
+  role === false
+    ? "RBAC not enforced (SIMULATOR_ROLE=off)"
+    : `RBAC enforced with ${role ?? "infra/portcullis-role.json"}`,
+);
 console.log(
   `Point the bot at it with AZURE_ARM_ENDPOINT=${sim.url} AZURE_SUBSCRIPTION_ID=${sim.subscriptionId}`,
 );

@@ -3,6 +3,7 @@
  * a framework would add a dependency and its own path-case rules for about forty lines of code here.
  */
 import type { IncomingMessage } from "node:http";
+import type { Rbac } from "./rbac.ts";
 import type { SimState } from "./state.ts";
 
 export interface RouteContext {
@@ -14,6 +15,8 @@ export interface RouteContext {
   /** `http://host:port` as the client addressed us; nextLink URLs start with it. */
   readonly baseUrl: string;
   readonly requestor: string;
+  /** For checks the resource provider makes itself, beyond ARM's one action per request. */
+  readonly rbac: Rbac;
   readonly pageSize: number;
 }
 

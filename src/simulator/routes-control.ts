@@ -8,11 +8,14 @@
  *   GET  /_sim/requests[?pathIncludes=…] → {value:[{method, path, query, time, status, fault?}]};  DELETE clears
  *   POST /_sim/reset → reload the fleet, clear faults, clock offset and the request log
  *   GET  /_sim/fleet → the loaded fleet (as validated)
+ *   GET  /_sim/role → {enforced, role?};  PUT /_sim/role {role definition} replaces the role RBAC checks
+ *        against (until reset);  DELETE /_sim/role turns RBAC off (until reset)
  */
 import { z } from "zod";
 import { ArmError } from "./arm-error.ts";
 import type { SimClock } from "./clock.ts";
 import { type FaultQueue, faultSchema } from "./faults.ts";
+import { parseRole, type Rbac } from "./rbac.ts";
 import type { Reply } from "./router.ts";
 import type { SimState } from "./state.ts";
 
@@ -30,6 +33,7 @@ export interface ControlDeps {
   readonly clock: SimClock;
   readonly faults: FaultQueue;
   readonly requests: LoggedRequest[];
+  readonly rbac: Rbac;
   readonly reset: () => void;
 }
 
@@ -104,6 +108,21 @@ export function handleControl(deps: ControlDeps, method: string, url: URL, body:
     case "POST /_sim/reset":
       deps.reset();
       return { status: 200, body: { reset: true, subscriptionId: deps.state().subscriptionId } };
+    case "GET /_sim/role": {
+      const role = deps.rbac.role;
+      return { status: 200, body: { enforced: role !== undefined, ...(role ? { role } : {}) } };
+    }
+    case "PUT /_sim/role": {
+      try {
+        deps.rbac.set(parseRole(body, "PUT /_sim/role"));
+      } catch (error) {
+        throw new ArmError(400, "InvalidControlRequest", (error as Error).message);
+      }
+      return { status: 200, body: { enforced: true, role: deps.rbac.role } };
+    }
+    case "DELETE /_sim/role":
+      deps.rbac.set(undefined);
+      return { status: 204 };
     case "GET /_sim/fleet":
       return { status: 200, body: deps.state().fleet };
     default:

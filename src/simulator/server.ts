@@ -11,6 +11,15 @@ import { ArmError } from "./arm-error.ts";
 import { SimClock } from "./clock.ts";
 import { FaultQueue } from "./faults.ts";
 import { DEFAULT_FLEET_PATH, type Fleet, type FleetInput, loadFleet, parseFleet } from "./fleet.ts";
+import {
+  actionFor,
+  authorizationFailed,
+  loadRole,
+  parseRole,
+  Rbac,
+  type Role,
+  type RoleInput,
+} from "./rbac.ts";
 import { matchRoute, type Reply, type Route } from "./router.ts";
 import { computeRoutes } from "./routes-compute.ts";
 import { type ControlDeps, handleControl, type LoggedRequest } from "./routes-control.ts";
@@ -32,6 +41,11 @@ export interface SimulatorOptions {
   logger?: Logger;
   /** Items per page in list responses before a nextLink (default 100). */
   pageSize?: number;
+  /**
+   * RBAC as ARM enforces it (rbac.ts): a role file path, an inline role, or `false` for no checks.
+   * Default infra/portcullis-role.json, the bot's own role: the simulator refuses what Azure would.
+   */
+  role?: string | RoleInput | false;
 }
 
 export interface RunningSimulator {
@@ -53,6 +67,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       ? parseFleet(options.fleet, "inline fleet")
       : loadFleet(options.fleetPath ?? DEFAULT_FLEET_PATH);
   const clock = new SimClock(options.now ?? (() => new Date()));
+  const rbac = new Rbac(roleFrom(options.role));
   const faults = new FaultQueue();
   const requests: LoggedRequest[] = [];
   let state = new SimState(readFleet(), clock.now);
@@ -61,8 +76,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     clock,
     faults,
     requests,
+    rbac,
     reset: () => {
       state = new SimState(readFleet(), clock.now);
+      rbac.reset();
       faults.clear();
       clock.reset();
       requests.length = 0;
@@ -122,7 +139,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     if (fault) entry.fault = fault.kind;
     if (fault?.kind === "latency" && fault.when === "before") await sleep(fault.latencyMs ?? 1000);
     if (fault && fault.kind !== "latency" && fault.when === "before") {
-      applyFault(res, fault.kind, fault.retryAfterSeconds, entry);
+      applyFault(res, fault.kind, fault.retryAfterSeconds, entry, requestorFrom(auth));
       return;
     }
 
@@ -133,7 +150,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     });
     const resolved = await reply;
     if (fault && fault.kind !== "latency" && fault.when === "after") {
-      applyFault(res, fault.kind, fault.retryAfterSeconds, entry);
+      applyFault(res, fault.kind, fault.retryAfterSeconds, entry, requestorFrom(auth));
       return;
     }
     entry.status = resolved.status;
@@ -163,6 +180,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     if (sub !== undefined && sub.toLowerCase() !== state.subscriptionId.toLowerCase()) {
       throw new ArmError(404, "SubscriptionNotFound", `The subscription '${sub}' could not be found.`);
     }
+    const requestor = requestorFrom(auth);
+    // ARM authorizes before any resource provider sees the request (so a missing resource is a 403 too).
+    rbac.check(requestor, method, url.pathname);
     if (/\/providers\/Microsoft\.Security\//i.test(url.pathname) && apiVersion !== SECURITY_API_VERSION) {
       throw new ArmError(
         400,
@@ -192,7 +212,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       body,
       state,
       baseUrl,
-      requestor: requestorFrom(auth),
+      requestor,
+      rbac,
       pageSize,
     });
   }
@@ -256,11 +277,18 @@ async function guard(fn: () => Reply | Promise<Reply>): Promise<Reply> {
   }
 }
 
+function roleFrom(option: SimulatorOptions["role"]): Role | undefined {
+  if (option === false) return undefined;
+  if (option === undefined || typeof option === "string") return loadRole(option);
+  return parseRole(option, "inline role");
+}
+
 function applyFault(
   res: ServerResponse,
   kind: string,
   retryAfterSeconds: number | undefined,
   entry: LoggedRequest,
+  principal: string,
 ): void {
   if (kind === "drop") {
     entry.status = 0;
@@ -269,6 +297,12 @@ function applyFault(
   }
   const status = Number(kind);
   entry.status = status;
+  if (status === 403) {
+    // A role assignment removed (or not yet propagated) under a running bot: ARM's refusal, as is.
+    const action = actionFor(entry.method, entry.path) ?? "Microsoft.Resources/subscriptions/read";
+    send(res, { status, body: authorizationFailed(principal, action, entry.path).toBody() });
+    return;
+  }
   const code =
     status === 429 ? "TooManyRequests" : status === 503 ? "ServiceUnavailable" : "InternalServerError";
   send(res, {

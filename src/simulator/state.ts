@@ -24,15 +24,18 @@ import { decide, toRuleView } from "./nsg-eval.ts";
 import { isAnyPrefix, parseRange, prefixWithin } from "./prefixes.ts";
 
 export const JIT_POLICY_TYPE = "Microsoft.Security/locations/jitNetworkAccessPolicies";
-/** An initiate may ask for up to this much longer than maxRequestAccessDuration (clock skew, request latency). */
-export const END_TIME_TOLERANCE_MS = 60_000;
 export const DEFAULT_REQUESTOR = "portcullis-dev@sim.local";
+/** Deny rules: 4096 when free, else the first free slot below it and above 1000 (what tenants show). */
 const JIT_DENY_PRIORITY = 4096;
+const JIT_DENY_LOWEST_PRIORITY = 1001;
+/** Allow rules: the first free slot from 100 up, ahead of every Deny. */
 const JIT_ALLOW_FIRST_PRIORITY = 100;
+/** Firewall ports handed out for firewall-fronted VMs that a PUT added (the fleet names its own). */
+const FIRST_MAPPED_PORT = 50000;
 const MIN_DURATION_MS = 5 * 60_000;
 const MAX_DURATION_MS = 24 * 3_600_000;
-/** Azure keeps a bounded request history per policy; so do we. */
-const MAX_REQUESTS_PER_POLICY = 200;
+// No end-time tolerance past maxRequestAccessDuration and no cap on the request history: Azure
+// documents neither, so none is invented (ASSUMPTIONS.md says what a live call would settle).
 
 // ------------------------------------------------------------------ policy model
 
@@ -43,8 +46,8 @@ const portRuleBody = z
     allowedSourceAddressPrefix: z.string().min(1).optional(),
     allowedSourceAddressPrefixes: z.array(z.string().min(1)).min(1).optional(),
     maxRequestAccessDuration: z.string(),
-    mappedPort: z.number().int().min(0).max(65535).optional(),
   })
+  // mappedPort is not a JitNetworkAccessPortRule property (it is on request ports): dropped like any unknown field.
   .strip();
 
 const requestPortBody = z
@@ -114,6 +117,11 @@ interface PolicyVm {
   id: string;
   ports: PortRule[];
   publicIpAddress?: string;
+  /**
+   * Firewall-fronted VMs: the firewall port Defender's DNAT rule uses for each VM port. Not in the
+   * policy's JSON: Azure reports it only on request ports (initiate response, requests history).
+   */
+  mappedPorts: Map<number, number>;
 }
 
 interface PolicyState {
@@ -125,11 +133,9 @@ interface PolicyState {
   requests: JitRequest[];
 }
 
-/** The NSG Allow rule an initiated port holds until it is revoked or expires. */
+/** The NSG Allow rules an initiated port holds (one per NSG filtering the VM) until revoked or expired. */
 interface Grant {
-  readonly nsgId: string;
-  readonly ruleName: string;
-  readonly priority: number;
+  readonly rules: readonly { readonly nsgId: string; readonly ruleName: string; readonly priority: number }[];
   readonly destination: string;
   readonly protocol: string;
 }
@@ -146,8 +152,30 @@ export interface ProbeResult {
   }[];
 }
 
-function hash8(seed: string): string {
-  return createHash("sha256").update(seed).digest("hex").slice(0, 8).toUpperCase();
+/** `<n>` and `<32 hex>` of a JIT rule name, stable for a seed (tenants show a decimal and a dashless GUID). */
+function jitRuleParts(seed: string): { n: string; hex: string } {
+  const digest = createHash("sha256").update(seed).digest("hex");
+  return {
+    n: String(Number.parseInt(digest.slice(0, 8), 16) % 2_000_000_000),
+    hex: digest.slice(8, 40).toUpperCase(),
+  };
+}
+
+/** Deny: `SecurityCenter-JITRule_-<n>_<32 hex>`. */
+function jitDenyName(seed: string): string {
+  const { n, hex } = jitRuleParts(`deny:${seed}`);
+  return `SecurityCenter-JITRule_-${n}_${hex}`;
+}
+
+/** Allow: `SecurityCenter-JITRule-<n>-<32 hex>`. */
+function jitAllowName(seed: string): string {
+  const { n, hex } = jitRuleParts(`allow:${seed}`);
+  return `SecurityCenter-JITRule-${n}-${hex}`;
+}
+
+/** Every NSG that filters the VM's inbound traffic: subnet first, then NIC (JIT writes to each). */
+function nsgsOf(net: VmNetwork | undefined): string[] {
+  return net ? [net.subnetNsgId, net.nicNsgId].filter((id): id is string => id !== undefined) : [];
 }
 
 function policyKey(resourceGroup: string, location: string, name: string): string {
@@ -193,6 +221,12 @@ export class SimState {
           ),
           ports: entry.ports.map((r) => ({ ...r })),
           ...(entry.publicIpAddress ? { publicIpAddress: entry.publicIpAddress } : {}),
+          mappedPorts: new Map(
+            Object.entries(entry.firewallMappedPorts ?? {}).map(([port, mapped]): [number, number] => [
+              Number(port),
+              mapped,
+            ]),
+          ),
         })),
         requests: [],
       });
@@ -335,12 +369,46 @@ export class SimState {
         id: vm.id,
         ports: vm.ports,
         ...(vm.publicIpAddress ? { publicIpAddress: vm.publicIpAddress } : {}),
+        mappedPorts: vm.publicIpAddress
+          ? this.mappedPortsFor(vm.id, vm.ports, vm.publicIpAddress)
+          : new Map(),
       })),
       requests: parsed.data.properties.requests ?? existing?.requests ?? [],
     };
     this.policies.set(key, next);
     this.settle();
     return this.policyJson(next);
+  }
+
+  /**
+   * The firewall ports of a firewall-fronted VM a PUT lists: those it had (in any policy), else the
+   * next unused ones from 50000 on the same firewall address. How Defender picks them is unverified.
+   */
+  private mappedPortsFor(vmId: string, ports: readonly PortRule[], publicIp: string): Map<number, number> {
+    const known = new Map<number, number>();
+    const used = new Set<number>();
+    for (const policy of this.policies.values()) {
+      for (const vm of policy.virtualMachines) {
+        if (vm.publicIpAddress !== publicIp) continue;
+        for (const [port, mapped] of vm.mappedPorts) {
+          if (vm.id.toLowerCase() === vmId.toLowerCase()) known.set(port, mapped);
+          else used.add(mapped);
+        }
+      }
+    }
+    let next = FIRST_MAPPED_PORT;
+    const out = new Map<number, number>();
+    for (const rule of ports) {
+      const kept = known.get(rule.number);
+      if (kept !== undefined) {
+        out.set(rule.number, kept);
+        continue;
+      }
+      while (used.has(next) || [...known.values()].includes(next)) next++;
+      out.set(rule.number, next);
+      used.add(next);
+    }
+    return out;
   }
 
   deletePolicy(resourceGroup: string, location: string, name: string): boolean {
@@ -351,7 +419,14 @@ export class SimState {
    * POST …/initiate. Validates like Azure (body first, then policy, then each VM and port), supersedes
    * older Initiated entries for the same VM+port, records the request and opens the NSG.
    */
-  initiate(resourceGroup: string, location: string, name: string, body: unknown, requestor: string): Json {
+  initiate(
+    resourceGroup: string,
+    location: string,
+    name: string,
+    body: unknown,
+    caller: { readonly requestor: string; readonly address: string },
+  ): Json {
+    const { requestor } = caller;
     this.settle();
     const invalid = (message: string) => new ArmError(400, "InvalidInitiateInput", message);
     const parsed = initiateBody.safeParse(body);
@@ -394,16 +469,17 @@ export class SimState {
           if (Number.isNaN(end)) throw invalid(`EndTimeUtc '${p.endTimeUtc}' is not a valid date.`);
         }
         if (end <= now.getTime()) throw invalid(`EndTimeUtc for port ${p.number} must be in the future.`);
-        if (end - now.getTime() > maxMs + END_TIME_TOLERANCE_MS) {
+        if (end - now.getTime() > maxMs) {
           throw invalid(
             `Requested access to port ${p.number} exceeds the maximum request access duration ${rule.maxRequestAccessDuration}.`,
           );
         }
         const allowed = rule.allowedSourceAddressPrefixes ?? [rule.allowedSourceAddressPrefix ?? "*"];
-        // Omitted source: the rule's own prefix(es), as the portal does when "Allowed source IPs: Per rule".
+        // Omitted source: the spec says "the request will be for the source IP address of the initiate
+        // request" — the caller's own address, which the rule must still allow.
         const requested =
           p.allowedSourceAddressPrefixes ??
-          (p.allowedSourceAddressPrefix !== undefined ? [p.allowedSourceAddressPrefix] : [...allowed]);
+          (p.allowedSourceAddressPrefix !== undefined ? [p.allowedSourceAddressPrefix] : [caller.address]);
         for (const prefix of requested) {
           if (!isAnyPrefix(prefix) && !parseRange(prefix)) {
             throw invalid(`Source address prefix '${prefix}' is not a valid IP address or CIDR.`);
@@ -422,7 +498,7 @@ export class SimState {
           endTimeUtc: p.endTimeUtc?.toUpperCase().endsWith("Z") ? p.endTimeUtc : new Date(end).toISOString(),
           status: "Initiated",
           statusReason: "UserRequested",
-          ...(rule.mappedPort !== undefined ? { mappedPort: rule.mappedPort } : {}),
+          ...(entry.mappedPorts.has(p.number) ? { mappedPort: entry.mappedPorts.get(p.number) } : {}),
         });
       }
       planned.push({ vmId: entry.id, ports, net: this.model.vmNetworks.get(entry.id.toLowerCase()) });
@@ -439,18 +515,23 @@ export class SimState {
       ...(parsed.data.justification !== undefined ? { justification: parsed.data.justification } : {}),
     };
     policy.requests.push(request);
-    if (policy.requests.length > MAX_REQUESTS_PER_POLICY) policy.requests.shift();
     for (const { vmId, ports, net } of planned) {
-      const nsgId = net && (net.nicNsgId ?? net.subnetNsgId);
-      if (!net || !nsgId) continue;
+      if (!net) continue;
       for (const port of ports) {
         const rule = policy.virtualMachines
           .find((v) => v.id.toLowerCase() === vmId.toLowerCase())
           ?.ports.find((r) => r.number === port.number);
-        this.grants.set(port, {
+        // JIT writes where JIT writes: an Allow in every NSG that filters the VM (subnet and NIC).
+        const rules = nsgsOf(net).map((nsgId) => ({
           nsgId,
-          ruleName: `SecurityCenter-JITRule-${hash8(`${vmId.toLowerCase()}:${port.number}:${request.startTimeUtc}:${requestor}`)}-${net.vm.name}`,
+          ruleName: jitAllowName(
+            `${nsgId.toLowerCase()}:${vmId.toLowerCase()}:${port.number}:${request.startTimeUtc}:${requestor}`,
+          ),
           priority: this.freeAllowPriority(nsgId),
+        }));
+        if (rules.length === 0) continue;
+        this.grants.set(port, {
+          rules,
           destination: net.privateIp,
           protocol: nsgProtocol(rule?.protocol ?? "*"),
         });
@@ -502,7 +583,10 @@ export class SimState {
 
   // ---------------------------------------------------------------- NSG rules
 
-  /** Custom rules + JIT Deny per policy VM port + JIT Allow per initiated port, as ARM securityRules. */
+  /**
+   * Custom rules + a JIT Deny per policy VM port + a JIT Allow per initiated port, as ARM securityRules,
+   * in every NSG that filters the VM (subnet and NIC alike).
+   */
   nsgRules(nsgId: string): Json[] {
     const key = nsgId.toLowerCase();
     const custom = this.model.nsgCustomRules.get(key) ?? [];
@@ -514,34 +598,33 @@ export class SimState {
     for (const policy of this.policies.values()) {
       for (const entry of policy.virtualMachines) {
         const net = this.model.vmNetworks.get(entry.id.toLowerCase());
-        if (!net || (net.nicNsgId ?? net.subnetNsgId)?.toLowerCase() !== key) continue;
+        if (!nsgsOf(net).some((id) => id.toLowerCase() === key) || !net) continue;
         for (const rule of entry.ports) {
           while (usedPriorities.has(denyPriority)) denyPriority--;
+          // No free slot above 1000: Defender could not place the Deny; the simulator leaves it out.
+          if (denyPriority < JIT_DENY_LOWEST_PRIORITY) continue;
           usedPriorities.add(denyPriority);
           rules.push(
-            securityRuleJson(
-              armNsgId,
-              `SecurityCenter-JITRule_${hash8(`${net.vmId.toLowerCase()}:${rule.number}`)}-${net.vm.name}`,
-              {
-                description: `JIT: deny port ${rule.number} to ${net.vm.name} (Microsoft Defender for Cloud)`,
-                protocol: nsgProtocol(rule.protocol),
-                sourceAddressPrefix: "*",
-                destinationAddressPrefix: net.privateIp,
-                destinationPortRange: String(rule.number),
-                access: "Deny",
-                priority: denyPriority--,
-                direction: "Inbound",
-              },
-            ),
+            securityRuleJson(armNsgId, jitDenyName(`${key}:${net.vmId.toLowerCase()}:${rule.number}`), {
+              description: `JIT: deny port ${rule.number} to ${net.vm.name} (Microsoft Defender for Cloud)`,
+              protocol: nsgProtocol(rule.protocol),
+              sourceAddressPrefix: "*",
+              destinationAddressPrefix: net.privateIp,
+              destinationPortRange: String(rule.number),
+              access: "Deny",
+              priority: denyPriority--,
+              direction: "Inbound",
+            }),
           );
         }
       }
     }
     for (const { port, grant } of this.activeGrants()) {
-      if (grant.nsgId.toLowerCase() !== key) continue;
+      const placed = grant.rules.find((r) => r.nsgId.toLowerCase() === key);
+      if (!placed) continue;
       const many = port.allowedSourceAddressPrefixes;
       rules.push(
-        securityRuleJson(armNsgId, grant.ruleName, {
+        securityRuleJson(armNsgId, placed.ruleName, {
           description: `JIT: allow port ${port.number} until ${port.endTimeUtc} (Microsoft Defender for Cloud)`,
           protocol: grant.protocol,
           ...(many && many.length > 1
@@ -550,7 +633,7 @@ export class SimState {
           destinationAddressPrefix: grant.destination,
           destinationPortRange: String(port.number),
           access: "Allow",
-          priority: grant.priority,
+          priority: placed.priority,
           direction: "Inbound",
         }),
       );

@@ -1,13 +1,16 @@
 /**
  * Least privilege, checked: drive every gateway operation through the real Azure SDK against the
- * simulator, turn each ARM request it made into the RBAC action Azure checks for it, and compare
- * with the custom role in infra/portcullis-role.json. A new ARM call without a role change fails
- * here, and so does a role action nothing calls (unless it is listed below with its reason).
+ * simulator, which enforces the role in infra/portcullis-role.json as ARM does (403
+ * AuthorizationFailed). Each ARM request the gateway made is turned into the RBAC action Azure
+ * checks for it and compared with the role: a new ARM call without a role change fails here, and so
+ * does a role action nothing calls (unless listed below with its reason). Then every action is
+ * removed in turn: without it, some gateway operation must fail, so no action is there for show.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { JitGateway } from "../../src/app/ports.ts";
-import { BOT_ROLE_ACTIONS } from "../../src/azure/bot-role.ts";
+import { BOT_ROLE_ACTIONS, BOT_ROLE_NAME } from "../../src/azure/bot-role.ts";
 import { createJitGateway } from "../../src/azure/jit-gateway.ts";
+import { actionFor } from "../../src/simulator/rbac.ts";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
 
 const SUB = "/subscriptions/[^/]+";
@@ -41,12 +44,18 @@ const OPERATIONS: readonly { readonly method: string; readonly path: RegExp; rea
     "Microsoft.Network/azureFirewalls",
     "Microsoft.Network/publicIPAddresses",
   ].map((type) => ({ method: "GET", path: re(`${SUB}/providers/${type}`), action: `${type}/read` })),
+  // The closure check reads each NSG that filters the VM (NIC and subnet) by id.
+  {
+    method: "GET",
+    path: re(`${RG}/providers/Microsoft.Network/networkSecurityGroups/[^/]+`),
+    action: "Microsoft.Network/networkSecurityGroups/read",
+  },
 ];
 
 /** Role actions no gateway request maps to, each with the reason it is in the role anyway. */
 const ALLOWANCES: Readonly<Record<string, string>> = {
   "Microsoft.Security/policies/read":
-    "Microsoft's JIT permission table lists it for reading JIT policies; the portal and the JIT service expect it beside jitNetworkAccessPolicies/read",
+    "Microsoft's JIT permission table lists it for reading JIT policies; Defender checks it itself on JIT reads (the simulator's strict reading, unverified), so no ARM request maps to it",
 };
 
 function re(path: string): RegExp {
@@ -57,8 +66,18 @@ let simulator: RunningSimulator;
 let gateway: JitGateway;
 
 beforeAll(async () => {
+  // The default: RBAC enforced with infra/portcullis-role.json.
   simulator = await startSimulator();
-  gateway = createJitGateway({ armEndpoint: simulator.url, subscriptionId: simulator.subscriptionId });
+  gateway = createJitGateway({
+    armEndpoint: simulator.url,
+    subscriptionId: simulator.subscriptionId,
+    retryOptions: { maxRetries: 0 },
+    reconcileDelaysMs: [0],
+  });
+});
+
+beforeEach(async () => {
+  await fetch(`${simulator.url}/_sim/reset`, { method: "POST" });
 });
 
 afterAll(async () => {
@@ -78,34 +97,11 @@ async function requestsMade(): Promise<Logged[]> {
 
 describe("the bot's custom role", () => {
   it("has exactly the actions the gateway's ARM calls need (plus the listed allowances)", async () => {
-    // Every operation of the JitGateway port: list, find, read a policy, initiate, health.
-    const vms = await gateway.listVms();
-    const configured = vms.find((vm) => vm.jit.kind === "configured");
-    if (configured?.jit.kind !== "configured") throw new Error("the fleet has no JIT-configured VM");
-    await gateway.findVms(configured.ref.name);
-    const policy = configured.jit.policy;
-    const ref = { resourceGroup: policy.resourceGroup, location: policy.location, name: policy.policyName };
-    const current = await gateway.getVmPolicy(ref, configured.ref.id);
-    const rule = current.rules[0];
-    if (!rule) throw new Error(`${configured.ref.name} has no port rule`);
-    const prefix = rule.allowedSourceAddressPrefixes[0] ?? "*";
-    await gateway.initiate({
-      policy: ref,
-      virtualMachines: [
-        {
-          vmId: configured.ref.id,
-          ports: [
-            {
-              number: rule.number,
-              endTimeUtc: new Date(Date.now() + 30 * 60_000),
-              allowedSourceAddressPrefix: prefix === "*" || prefix.includes("/") ? "203.0.113.7" : prefix,
-            },
-          ],
-        },
-      ],
-      justification: "Portcullis R-1 role check",
-    });
-    await gateway.checkHealth();
+    const outcome = await driveGateway();
+    expect(
+      outcome.filter((line) => line.includes("failed")),
+      "every operation passes with the full role",
+    ).toEqual([]);
 
     const requests = await requestsMade();
     expect(requests.length).toBeGreaterThan(0);
@@ -116,6 +112,17 @@ describe("the bot's custom role", () => {
       unmapped.map((request) => `${request.method} ${request.path}`),
       "the gateway makes ARM calls this test cannot map to an RBAC action: add each one's action to infra/portcullis-role.json and to OPERATIONS here",
     ).toEqual([]);
+
+    // The simulator's RBAC maps each request to the same action this table does.
+    for (const request of requests) {
+      const op = OPERATIONS.find(
+        (candidate) => candidate.method === request.method && candidate.path.test(request.path),
+      );
+      expect(
+        actionFor(request.method, request.path)?.toLowerCase(),
+        `${request.method} ${request.path}`,
+      ).toBe(op?.action.toLowerCase());
+    }
 
     const used = new Set(
       requests.map(
@@ -130,6 +137,41 @@ describe("the bot's custom role", () => {
     expect(unused, "role actions nothing uses: remove them, or add a reason to ALLOWANCES").toEqual([]);
   });
 
+  it("needs every action: without any one of them a gateway operation fails", async () => {
+    const full = await driveGateway();
+    expect(full.filter((line) => line.includes("failed"))).toEqual([]);
+    const survivors: string[] = [];
+    for (const action of BOT_ROLE_ACTIONS) {
+      await fetch(`${simulator.url}/_sim/reset`, { method: "POST" });
+      await setRole(BOT_ROLE_ACTIONS.filter((other) => other !== action));
+      const without = await driveGateway();
+      // Failed, or degraded: a list that quietly loses what it could not read counts as broken too.
+      if (JSON.stringify(without) === JSON.stringify(full)) survivors.push(action);
+    }
+    expect(survivors, "actions whose removal no gateway operation notices").toEqual([]);
+  });
+
+  it("a request outside the role is refused as ARM refuses it", async () => {
+    await setRole(
+      BOT_ROLE_ACTIONS.filter((action) => action !== "Microsoft.Network/networkSecurityGroups/read"),
+    );
+    const nsg = `/subscriptions/${simulator.subscriptionId}/resourceGroups/rg-web/providers/Microsoft.Network/networkSecurityGroups/nsg-web`;
+    const response = await fetch(`${simulator.url}${nsg}?api-version=2024-05-01`, {
+      headers: { authorization: "Bearer dev" },
+    });
+    expect(response.status).toBe(403);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("AuthorizationFailed");
+    expect(body.error.message).toMatch(
+      new RegExp(
+        `^The client '[^']+' with object id '[0-9a-f-]{36}' does not have authorization to perform action 'Microsoft\\.Network/networkSecurityGroups/read' over scope '${nsg.replaceAll(".", "\\.")}' or the scope is invalid\\.`,
+      ),
+    );
+    // The gateway turns it into a sentence, not a retry loop.
+    const vm = `/subscriptions/${simulator.subscriptionId}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01`;
+    await expect(gateway.listAllowRules(vm)).rejects.toMatchObject({ code: "azure_forbidden" });
+  });
+
   it("grants no wildcard, no write and no delete", () => {
     for (const action of BOT_ROLE_ACTIONS) {
       expect(action).not.toContain("*");
@@ -138,3 +180,85 @@ describe("the bot's custom role", () => {
     expect(new Set(BOT_ROLE_ACTIONS).size).toBe(BOT_ROLE_ACTIONS.length);
   });
 });
+
+async function setRole(actions: readonly string[]): Promise<void> {
+  const response = await fetch(`${simulator.url}/_sim/role`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ Name: BOT_ROLE_NAME, Actions: actions, NotActions: [] }),
+  });
+  expect(response.status).toBe(200);
+}
+
+/**
+ * Every operation of the JitGateway port — list, find, read a policy, initiate, the closure check's
+ * NSG reads, health — each summed up in one line ("<op> ok …" or "<op> failed <code>").
+ */
+async function driveGateway(): Promise<string[]> {
+  const out: string[] = [];
+  const attempt = async <T>(
+    name: string,
+    run: () => Promise<T>,
+    sum: (value: T) => string,
+  ): Promise<T | undefined> => {
+    try {
+      const value = await run();
+      out.push(`${name} ${sum(value)}`);
+      return value;
+    } catch (error) {
+      out.push(`${name} failed ${(error as { code?: string }).code ?? String(error)}`);
+      return undefined;
+    }
+  };
+  const sub = simulator.subscriptionId;
+  const webId = `/subscriptions/${sub}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01`;
+  const ref = { resourceGroup: "rg-web", location: "westeurope", name: "default" };
+  await attempt(
+    "vms",
+    () => gateway.listVms(),
+    (vms) =>
+      vms.map((vm) => `${vm.ref.name}:${vm.jit.kind}:${vm.powerState}:${vm.connectAddress ?? "-"}`).join(","),
+  );
+  await attempt(
+    "find",
+    () => gateway.findVms("web-01"),
+    (vms) => `ok ${vms.length}`,
+  );
+  await attempt(
+    "policy",
+    () => gateway.getVmPolicy(ref, webId),
+    (policy) => `ok ${policy.rules.length}`,
+  );
+  await attempt(
+    "initiate",
+    () =>
+      gateway.initiate({
+        policy: ref,
+        virtualMachines: [
+          {
+            vmId: webId,
+            ports: [
+              {
+                number: 22,
+                endTimeUtc: new Date(Date.now() + 30 * 60_000),
+                allowedSourceAddressPrefix: "203.0.113.7",
+              },
+            ],
+          },
+        ],
+        justification: "Portcullis R-1 role check",
+      }),
+    (records) => `ok ${records.length}`,
+  );
+  await attempt(
+    "closure",
+    () => gateway.listAllowRules(webId),
+    (rules) => `ok ${rules.some((rule) => rule.sourcePrefixes.includes("203.0.113.7"))}`,
+  );
+  await attempt(
+    "health",
+    () => gateway.checkHealth(),
+    () => "ok",
+  );
+  return out;
+}

@@ -140,8 +140,18 @@ function initiateBody(
   };
 }
 
+/**
+ * These tests act as an operator as well as the bot (PUT/DELETE a policy, instance views, the raw
+ * reads): RBAC stays on, with a role that reads everything and manages JIT policies.
+ */
+const OPERATOR_ROLE = {
+  Name: "simulator test operator",
+  Actions: ["*/read", "Microsoft.Security/locations/jitNetworkAccessPolicies/*"],
+  NotActions: [],
+};
+
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, now: () => T0, pageSize: 5 });
+  sim = await startSimulator({ port: 0, now: () => T0, pageSize: 5, role: OPERATOR_ROLE });
   sdk = clients(sim.url);
 });
 
@@ -175,8 +185,8 @@ describe("the real SDK clients against the simulator", () => {
     expect(db01?.ports[1]?.allowedSourceAddressPrefixes).toEqual(["198.51.100.0/24", "203.0.113.0/24"]);
     const sftp = byRg[0]?.virtualMachines.find((v) => v.id.endsWith("/sftp-01"));
     expect(sftp?.publicIpAddress).toBe("203.0.113.10");
-    // arm-security 5.x types lack mappedPort, but its deserializer keeps the field.
-    expect((sftp?.ports[0] as { mappedPort?: number } | undefined)?.mappedPort).toBe(50022);
+    // mappedPort is not a JitNetworkAccessPortRule property: the policy never carries it.
+    expect(sftp?.ports[0]).not.toHaveProperty("mappedPort");
   });
 
   it("lists ARM VMs across pages (nextLink) with tags, OS and power state; classic VMs are not among them", async () => {
@@ -364,13 +374,41 @@ describe("Azure's validation on initiate (plain fetch)", () => {
     });
   }
 
-  it("end time within the 60 s tolerance past the maximum is accepted", async () => {
-    const res = await arm(
+  it("an end time past the maximum is refused, even by seconds (no tolerance is invented); exactly the maximum passes", async () => {
+    const over = await arm(
       "POST",
       `${path}/initiate`,
-      initiateBody("web-02", "rg-web", 22, "203.0.113.7", HOUR + 30_000),
+      initiateBody("web-02", "rg-web", 22, "203.0.113.7", HOUR + 1_000),
     );
-    expect(res.status).toBe(202);
+    expect(over.status).toBe(400);
+    expect((over.json.error as { code: string }).code).toBe("InvalidInitiateInput");
+    const exact = await arm(
+      "POST",
+      `${path}/initiate`,
+      initiateBody("web-02", "rg-web", 22, "203.0.113.7", HOUR),
+    );
+    expect(exact.status).toBe(202);
+  });
+
+  it("no source prefix → the caller's own address (the spec), checked against the rule", async () => {
+    const omitted = (vm: string) => ({
+      virtualMachines: [
+        {
+          id: vmId("rg-web", vm),
+          ports: [{ number: 22, endTimeUtc: new Date(T0.getTime() + HOUR).toISOString() }],
+        },
+      ],
+    });
+    // web-01 allows "*": the request is for the caller, 127.0.0.1 here — not for "*".
+    const open = await arm("POST", `${path}/initiate`, omitted("web-01"));
+    expect(open.status).toBe(202);
+    const port = (open.json.virtualMachines as { ports: { allowedSourceAddressPrefix?: string }[] }[])[0]
+      ?.ports[0];
+    expect(port?.allowedSourceAddressPrefix).toBe("127.0.0.1");
+    // web-02 allows 203.0.113.0/24 only: the caller's address is outside it.
+    const refused = await arm("POST", `${path}/initiate`, omitted("web-02"));
+    expect(refused.status).toBe(400);
+    expect((refused.json.error as { message: string }).message).toContain("127.0.0.1");
   });
 
   it("accepts `duration` instead of endTimeUtc, as the live service does", async () => {
@@ -438,6 +476,106 @@ describe("Azure's validation on initiate (plain fetch)", () => {
 
 describe("JIT lifecycle: supersede and expiry", () => {
   const path = policyPath("rg-web", "westeurope");
+
+  it("firewall-fronted VM: mappedPort on the 202 response's ports and in the history, never on the policy's rules", async () => {
+    const res = await arm(
+      "POST",
+      `${path}/initiate`,
+      initiateBody("sftp-01", "rg-web", 22, "198.51.100.7", HOUR),
+    );
+    expect(res.status).toBe(202);
+    const ports = (res.json.virtualMachines as { ports: { number: number; mappedPort?: number }[] }[])[0]
+      ?.ports;
+    expect(ports?.[0]).toMatchObject({ number: 22, mappedPort: 50022 });
+    const policy = (await arm("GET", path)).json.properties as {
+      virtualMachines: { id: string; ports: Record<string, unknown>[]; publicIpAddress?: string }[];
+      requests: { virtualMachines: { id: string; ports: { mappedPort?: number }[] }[] }[];
+    };
+    const sftp = policy.virtualMachines.find((vm) => vm.id.endsWith("/sftp-01"));
+    expect(sftp?.publicIpAddress).toBe("203.0.113.10");
+    expect(sftp?.ports[0]).not.toHaveProperty("mappedPort");
+    const entry = policy.requests.at(-1)?.virtualMachines[0]?.ports[0];
+    expect(entry?.mappedPort).toBe(50022);
+    // A VM that is not firewall-fronted gets none.
+    const web = await arm(
+      "POST",
+      `${path}/initiate`,
+      initiateBody("web-01", "rg-web", 22, "198.51.100.7", HOUR),
+    );
+    expect(
+      (web.json.virtualMachines as { ports: Record<string, unknown>[] }[])[0]?.ports[0],
+    ).not.toHaveProperty("mappedPort");
+  });
+
+  it("a policy PUT with mappedPort on a rule drops it, as an unknown property", async () => {
+    const put = await arm("PUT", path, {
+      kind: "Basic",
+      properties: {
+        virtualMachines: [
+          {
+            id: vmId("rg-web", "sftp-01"),
+            publicIpAddress: "203.0.113.10",
+            ports: [
+              {
+                number: 22,
+                protocol: "TCP",
+                allowedSourceAddressPrefix: "*",
+                maxRequestAccessDuration: "PT1H",
+                mappedPort: 1,
+              },
+            ],
+          },
+        ],
+      },
+    });
+    expect(put.status).toBe(200);
+    const vms = (put.json.properties as { virtualMachines: { ports: Record<string, unknown>[] }[] })
+      .virtualMachines;
+    expect(vms[0]?.ports[0]).not.toHaveProperty("mappedPort");
+    // The firewall keeps forwarding its own port for this VM.
+    const res = await arm(
+      "POST",
+      `${path}/initiate`,
+      initiateBody("sftp-01", "rg-web", 22, "198.51.100.7", HOUR),
+    );
+    expect(
+      (res.json.virtualMachines as { ports: { mappedPort?: number }[] }[])[0]?.ports[0]?.mappedPort,
+    ).toBe(50022);
+  });
+
+  it("NSGs on NIC and subnet: JIT's Deny and Allow land in both, with the names and priorities tenants show", async () => {
+    const jit = async (nsg: string) =>
+      (await securityRules("rg-data", nsg)).filter((r) => r.name.startsWith("SecurityCenter-JITRule"));
+    for (const nsg of ["nsg-snet-data", "nsg-db-01"]) {
+      const denies = (await jit(nsg)).filter((r) => r.properties.access === "Deny");
+      expect(denies.length, nsg).toBeGreaterThan(0);
+      for (const deny of denies) {
+        expect(deny.name).toMatch(/^SecurityCenter-JITRule_-\d+_[0-9A-F]{32}$/);
+        expect(deny.properties.priority as number).toBeGreaterThan(1000);
+        expect(deny.properties.priority as number).toBeLessThanOrEqual(4096);
+      }
+      expect(denies[0]?.properties.priority).toBe(4096);
+    }
+    // Closed: the subnet NSG's Deny stops it first.
+    expect((await probe("db-01", "198.51.100.7", 22)).allowed).toBe(false);
+    const res = await arm(
+      "POST",
+      `${policyPath("rg-data", "northeurope")}/initiate`,
+      initiateBody("db-01", "rg-data", 22, "198.51.100.7", HOUR),
+    );
+    expect(res.status).toBe(202);
+    for (const nsg of ["nsg-snet-data", "nsg-db-01"]) {
+      const allows = (await jit(nsg)).filter((r) => r.properties.access === "Allow");
+      expect(
+        allows.map((r) => [r.properties.sourceAddressPrefix, r.properties.destinationPortRange]),
+        nsg,
+      ).toEqual([["198.51.100.7", "22"]]);
+      expect(allows[0]?.name).toMatch(/^SecurityCenter-JITRule-\d+-[0-9A-F]{32}$/);
+      expect(allows[0]?.properties.priority).toBe(100);
+    }
+    // Open only because both NSGs allow it.
+    expect((await probe("db-01", "198.51.100.7", 22)).allowed).toBe(true);
+  });
 
   it("a newer initiate for the same VM+port revokes the older one (NewerRequestInitiated) and replaces its rule", async () => {
     expect(
@@ -714,7 +852,11 @@ describe("the official REST examples (shared/azure-examples)", () => {
   let base = new Date("2018-05-17T08:30:00Z");
 
   beforeAll(async () => {
-    exSim = await startSimulator({ fleet: { ...loadFleet(), subscriptionId: EXAMPLE_SUB }, now: () => base });
+    exSim = await startSimulator({
+      fleet: { ...loadFleet(), subscriptionId: EXAMPLE_SUB },
+      now: () => base,
+      role: OPERATOR_ROLE,
+    });
   });
   afterAll(async () => {
     await exSim.close();

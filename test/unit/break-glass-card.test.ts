@@ -287,7 +287,7 @@ describe("break-glass card", () => {
   });
 
   it("a firewall-fronted target and a second VM → each VM with its mapped ports", () => {
-    const request = inState("active", {
+    const base = inState("active", {
       targets: [
         ...opening().targets,
         {
@@ -299,14 +299,21 @@ describe("break-glass card", () => {
           ports: [3389, 5985],
           osType: "Windows",
           connectAddress: "20.50.1.4",
-          mappedPorts: [{ port: 3389, mappedPort: 53389 }],
+          viaFirewall: true,
         },
       ],
     });
+    // The firewall port Azure reported in the initiate response (request ports only), kept with the grant.
+    const app02 = "/subscriptions/s/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/app-02";
+    const request: AccessRequest = base.grant
+      ? { ...base, grant: { ...base.grant, mappedPorts: [{ vmId: app02, port: 3389, mappedPort: 53389 }] } }
+      : base;
     const card = breakGlassCard(request);
     const text = visibleText(card);
     expect(text).toContain("VMs");
-    expect(text).toContain("app-02 in resource group rg-app\nPorts 3389 via firewall 20.50.1.4:53389, 5985");
+    expect(text).toContain(
+      "app-02 in resource group rg-app\nPorts 3389 via firewall 20.50.1.4:53389, 5985 via firewall 20.50.1.4",
+    );
     expect(validate(card).issues).toEqual([]);
     expect(breakGlassCardSummary(request)).toContain("web-01 port 22, app-02 ports 3389, 5985");
   });

@@ -318,7 +318,7 @@ describe("approval card", () => {
     ).toContain("no reason given");
   });
 
-  it("several VMs and a firewall-fronted target → each VM, its ports and the firewall address + mapped port", () => {
+  it("several VMs and a firewall-fronted target → each VM, its ports and the firewall address (its port comes with the grant)", () => {
     const request = inState("pending", {
       targets: [
         ...newRequest().targets,
@@ -331,7 +331,7 @@ describe("approval card", () => {
           ports: [3389, 5985],
           osType: "Windows",
           connectAddress: "20.50.1.4",
-          mappedPorts: [{ port: 3389, mappedPort: 53389 }],
+          viaFirewall: true,
         },
       ],
     });
@@ -339,7 +339,9 @@ describe("approval card", () => {
     const text = visibleText(card);
     expect(text).toContain("VMs");
     expect(text).toContain("web-01 in resource group rg-web\nPort 22");
-    expect(text).toContain("app-02 in resource group rg-app\nPorts 3389 via firewall 20.50.1.4:53389, 5985");
+    expect(text).toContain(
+      "app-02 in resource group rg-app\nPorts 3389 via firewall 20.50.1.4, 5985 via firewall 20.50.1.4",
+    );
     expect(validate(card).issues).toEqual([]);
     expect(approvalCardSummary(request)).toContain("web-01 port 22, app-02 ports 3389, 5985");
   });

@@ -202,8 +202,8 @@ describe("checks before anyone is asked", () => {
     expect(!result.ok && result.message.split("\n")).toHaveLength(2);
   });
 
-  it("firewall-fronted VM → connects via the firewall, with the mapped port", () => {
-    const fronted = vm("sftp-01", [{ ...ssh(), mappedPort: 50022 }]);
+  it("firewall-fronted VM → connects via the firewall; the mapped port is not known before the grant", () => {
+    const fronted = vm("sftp-01", [ssh()]);
     const withFirewall: VmWithJit =
       fronted.jit.kind === "configured"
         ? {
@@ -214,7 +214,7 @@ describe("checks before anyone is asked", () => {
     const result = checkRequest(input({ vms: [withFirewall] }));
     expect(result.ok && result.request.targets[0]).toMatchObject({
       connectAddress: "203.0.113.10",
-      mappedPorts: [{ port: 22, mappedPort: 50022 }],
+      viaFirewall: true,
     });
   });
 });
