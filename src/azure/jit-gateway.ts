@@ -22,7 +22,14 @@ import { classifyJit, type EligibilityFacts, type FirewallFact } from "../domain
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
 import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
 import { armAuth } from "./credentials.ts";
-import { type ErrorContext, isOutcomeUnknown, toPortcullisError } from "./errors.ts";
+import {
+  type ErrorContext,
+  isOutcomeUnknown,
+  type RestErrorLike,
+  serverErrorOf,
+  serverFailure,
+  toPortcullisError,
+} from "./errors.ts";
 import {
   osTypeOf,
   policyVms,
@@ -67,6 +74,14 @@ const INITIATE_THROTTLE_RETRIES = 3;
 /** A Retry-After longer than this is not waited for: the grant's own retry (a timer) takes over. */
 const INITIATE_MAX_THROTTLE_WAIT_MS = 60_000;
 const DEFAULT_RECONCILE_DELAYS_MS = [0, 2_000];
+
+/** What the policy's history says about an initiate whose outcome is unknown. */
+type Reconciled =
+  | { readonly kind: "found"; readonly records: JitRequestRecord[] }
+  /** Read, and no entry carries it. */
+  | { readonly kind: "absent" }
+  /** Could not be read: nobody can say. */
+  | { readonly kind: "unreadable" };
 
 /** The ARM reads listVms needs, gathered once per call. */
 interface Estate {
@@ -196,7 +211,8 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
   });
   // Initiate is not idempotent: a resend after a lost reply records a second grant in Azure. Its
   // client has no automatic retry but one after 429 (ARM refused it unprocessed and said when to
-  // come back). Anything else whose outcome is unknown goes to `reconcile`, and past that to the
+  // come back). Anything else whose outcome is unknown goes to `reconcile`; a 5xx the history shows
+  // no trace of is sent once more with the identical body (`initiate`), anything else is left to the
   // grant's own retry, which looks in the history before it initiates again.
   const initiator = new SecurityCenter(auth.credential, subscriptionId, {
     endpoint,
@@ -449,7 +465,8 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
    * retries): did Azure record it? Looks for the newest history entry with our justification
    * (it carries the Portcullis request id) and the same VMs, ports, prefixes and end times.
    */
-  async function reconcile(input: InitiateInput): Promise<JitRequestRecord[] | undefined> {
+  async function reconcile(input: InitiateInput): Promise<Reconciled> {
+    let read = false;
     for (const delay of reconcileDelays) {
       if (delay > 0) await sleep(delay);
       let raw: JitNetworkAccessPolicy;
@@ -464,12 +481,13 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
         logger.warn({ err: error }, "reading the JIT history after a failed initiate failed too");
         continue;
       }
+      read = true;
       const match = (raw.requests ?? [])
         .filter((request) => matchesInput(request as WireRequest, input))
         .sort((a, b) => new Date(b.startTimeUtc).getTime() - new Date(a.startTimeUtc).getTime())[0];
-      if (match) return recordsFor(match as WireRequest, input);
+      if (match) return { kind: "found", records: recordsFor(match as WireRequest, input) };
     }
-    return undefined;
+    return { kind: read ? "absent" : "unreadable" };
   }
 
   async function initiate(input: InitiateInput): Promise<readonly JitRequestRecord[]> {
@@ -491,41 +509,75 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
       })),
       justification: input.justification,
     };
-    const startedAt = clock.now();
-    try {
+    const send = () =>
       // Sent once (resent only after a 429): see `initiator`.
-      const response = await initiator.jitNetworkAccessPolicies.initiate(
+      initiator.jitNetworkAccessPolicies.initiate(
         input.policy.resourceGroup,
         input.policy.location,
         input.policy.name,
         body,
         { requestOptions },
       );
-      const records = recordsFor(response as WireRequest, input);
-      logger.info(
-        { vms: names, justification: input.justification, ms: clock.now().getTime() - startedAt.getTime() },
-        "JIT initiate accepted",
-      );
-      return records;
-    } catch (error) {
-      if (!isOutcomeUnknown(error)) {
+    const startedAt = clock.now();
+    let firstServerError: RestErrorLike | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await send();
+        const records = recordsFor(response as WireRequest, input);
+        logger.info(
+          {
+            vms: names,
+            justification: input.justification,
+            attempt,
+            ms: clock.now().getTime() - startedAt.getTime(),
+          },
+          "JIT initiate accepted",
+        );
+        return records;
+      } catch (error) {
+        if (!isOutcomeUnknown(error)) {
+          const mapped = toPortcullisError(error, context);
+          logger.warn({ err: error, code: mapped.code, attempt }, "JIT initiate refused");
+          throw mapped;
+        }
+        // We cannot tell whether Azure recorded the grant. The history can: if an entry with our
+        // nonce and the same VM/ports/source/end time is there, the grant happened; say so.
+        const history = await reconcile(input);
+        if (history.kind === "found") {
+          logger.warn(
+            { err: error, vms: names, justification: input.justification, attempt },
+            "JIT initiate failed in transit but Azure recorded it; treating it as success",
+          );
+          return history.records;
+        }
+        // Only a history actually read and found without it makes a resend safe.
+        const serverError = history.kind === "absent" ? serverErrorOf(error) : undefined;
+        // A 5xx that left no trace in the history is sent again once, with the identical body (same
+        // end, same justification and nonce): should the first land late after all, the second asks
+        // for the very same window and supersedes it with itself. Transport failures and timeouts
+        // are left to the caller's own retry (which looks in the history first).
+        if (serverError && attempt === 1) {
+          firstServerError = serverError;
+          logger.warn(
+            { err: error, vms: names, status: serverError.statusCode, code: serverError.code },
+            "JIT initiate got a server error and is not in the history; sending the identical body once more",
+          );
+          continue;
+        }
+        if (serverError && firstServerError) {
+          logger.error(
+            { err: error, vms: names, status: serverError.statusCode, code: serverError.code },
+            "JIT initiate failed twice with a server error and is not in the policy history",
+          );
+          throw serverFailure(firstServerError, serverError, context, error);
+        }
         const mapped = toPortcullisError(error, context);
-        logger.warn({ err: error, code: mapped.code }, "JIT initiate refused");
+        logger.error(
+          { err: error, code: mapped.code },
+          "JIT initiate failed and is not in the policy history",
+        );
         throw mapped;
       }
-      // We cannot tell whether Azure recorded the grant. The history can: if an entry with our
-      // justification and the same VM/ports/end time is there, the grant happened; say so.
-      const recovered = await reconcile(input);
-      if (recovered) {
-        logger.warn(
-          { err: error, vms: names, justification: input.justification },
-          "JIT initiate failed in transit but Azure recorded it; treating it as success",
-        );
-        return recovered;
-      }
-      const mapped = toPortcullisError(error, context);
-      logger.error({ err: error, code: mapped.code }, "JIT initiate failed and is not in the policy history");
-      throw mapped;
     }
   }
 

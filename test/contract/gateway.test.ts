@@ -352,6 +352,7 @@ interface LoggedArmCall {
   readonly path: string;
   readonly status?: number;
   readonly fault?: string;
+  readonly body?: string;
 }
 
 describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => {
@@ -663,14 +664,52 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
     expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
   });
 
-  it("500 on the initiate (issue 10, item 12): not resent; nothing in the history, so AzureUnavailable for the grant's own retry", async () => {
+  it("500 on the initiate, nothing in the history (issue 11, item 15): resent once with the identical body, and that one grants", async () => {
     await control("POST", "/_sim/faults", {
       kind: "500",
       match: { method: "POST", pathIncludes: "/initiate" },
     });
-    await expect(initiateWeb01("Portcullis R-5")).rejects.toMatchObject({ code: ErrorCode.AzureUnavailable });
-    expect((await armCalls("/initiate")).map((call) => call.status)).toEqual([500]);
-    expect(await historyFor("web-01", "Portcullis R-5")).toEqual([]);
+    const records = await initiateWeb01("Portcullis R-5");
+    expect(records[0]?.ports[0]?.status).toBe("Initiated");
+    const posts = (await armCalls("/initiate")).filter((call) => call.method === "POST");
+    expect(posts.map((call) => call.status)).toEqual([500, 202]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    expect(await historyFor("web-01", "Portcullis R-5")).toHaveLength(1);
+    expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+
+  it("500 twice, nothing in the history (issue 11, item 15): two identical POSTs and no third; Azure's code in a sentence, not for the caller to retry", async () => {
+    await control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 5,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const error = await initiateWeb01("Portcullis R-5b").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PortcullisError);
+    const mapped = error as PortcullisError;
+    expect(mapped.code).toBe(ErrorCode.AzureServerError);
+    expect(mapped.userMessage).toMatch(
+      /^Azure failed twice with a server error \(HTTP 500 InternalServerError\) when I tried to open JIT access to web-01, and its request history shows nothing, so Azure did not act on it\./,
+    );
+    const posts = (await armCalls("/initiate")).filter((call) => call.method === "POST");
+    expect(posts.map((call) => call.status)).toEqual([500, 500]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    expect(await historyFor("web-01", "Portcullis R-5b")).toEqual([]);
+    expect(await probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("a dropped initiate with nothing in the history is not resent by the gateway: AzureUnavailable for the grant's own retry", async () => {
+    await control("POST", "/_sim/faults", {
+      kind: "drop",
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    await expect(initiateWeb01("Portcullis R-5c")).rejects.toMatchObject({
+      code: ErrorCode.AzureUnavailable,
+    });
+    expect((await armCalls("/initiate")).filter((call) => call.method === "POST")).toHaveLength(1);
     expect(await probe("203.0.113.7", "web-01", 22)).toBe(false);
   });
 

@@ -118,9 +118,9 @@ describe("an open window", () => {
   });
 
   it("a grant retried after Azure trouble keeps the end time planned at the first attempt", async () => {
-    // One 500: the initiate is never resent by the SDK, so the grant timer's first attempt fails.
+    // One lost request: the gateway does not resend it (only a 5xx is resent), so the grant timer's first attempt fails.
     await h.control("POST", "/_sim/faults", {
-      kind: "500",
+      kind: "drop",
       times: 1,
       match: { method: "POST", pathIncludes: "/initiate" },
     });
@@ -567,9 +567,9 @@ describe("second thoughts: a window's end withdraws its extensions (issue 9, ite
 
   it("expiry withdraws an approved extension Azure had not opened yet: its retried grant never opens the port", async () => {
     const { id, extension } = await extensionAsked();
-    // Azure fails the extension's first two grant attempts (one call each: the initiate is never resent).
+    // The extension's first two grant attempts are lost on the way (one call each: only a 5xx is resent).
     await h.control("POST", "/_sim/faults", {
-      kind: "500",
+      kind: "drop",
       times: 2,
       match: { method: "POST", pathIncludes: "/initiate" },
     });
@@ -826,5 +826,59 @@ describe("the initiate is sent once (issue 10, item 12)", () => {
     );
     expect(policy.requests.filter((entry) => entry.justification?.includes(id))).toHaveLength(1);
     expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+});
+
+describe("a 5xx on the initiate (issue 11, item 15)", () => {
+  async function initiatePosts(): Promise<{ status?: number; body?: string }[]> {
+    return (
+      (await h.control("GET", "/_sim/requests?pathIncludes=/initiate")) as {
+        value: { method: string; status?: number; body?: string }[];
+      }
+    ).value.filter((call) => call.method === "POST");
+  }
+
+  it("one 500 with nothing in the history: the identical body is sent once more and the window opens", async () => {
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const id = await approvedAndOpen();
+    const posts = await initiatePosts();
+    expect(posts.map((call) => call.status)).toEqual([500, 202]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+    expect(await stateOf(id)).toBe("active");
+  });
+
+  it("500 again on the resend: the request fails at once with Azure's code in a sentence; no third initiate, ever", async () => {
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 50,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
+    const id = asked.requestId ?? "";
+    await decide(h.app, alice, id, "approve");
+    await h.settle();
+    for (let i = 0; i < 5; i++) {
+      h.clock.advance(MINUTE);
+      await h.settle();
+    }
+    expect(await stateOf(id)).toBe("failed");
+    const posts = await initiatePosts();
+    expect(posts.map((call) => call.status)).toEqual([500, 500]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    const told = h.notifier
+      .textsTo("sam@contoso.com")
+      .find((text) => text.includes(`${id} could not be opened`));
+    expect(told).toContain("HTTP 500 InternalServerError");
+    expect(told).toContain("Azure did not act on it");
+    expect(told).not.toMatch(/[{}]/);
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
   });
 });
