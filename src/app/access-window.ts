@@ -6,7 +6,8 @@
  */
 import { type AccessRequest, expire } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
-import { justificationFor, requestIdFromJustification } from "../domain/justification.ts";
+import { isOwnEntry } from "../domain/history-match.ts";
+import { type InitiateTag, justificationFor } from "../domain/justification.ts";
 import type { NsgAllowRule } from "../domain/vm.ts";
 import { recipientOf, replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
 import { code, joinChat, md } from "./chat-text.ts";
@@ -17,6 +18,7 @@ import type { ClaimedTimer } from "./ports.ts";
 import {
   commit,
   loadRecord,
+  nonceOf,
   type RequestRecord,
   type StoredRecord,
   windowCardsOf,
@@ -135,6 +137,7 @@ export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promis
   if (!stored || !request || (request.state !== "expired" && request.state !== "revoked") || !request.source)
     return;
   const now = ctx.clock.now();
+  const source = request.source.prefix;
   const stillOpen: string[] = [];
   for (const target of request.targets) {
     const policy = await ctx.gateway.getVmPolicy(
@@ -142,7 +145,8 @@ export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promis
       target.vmId,
     );
     for (const entry of policy.requests) {
-      if (requestIdFromJustification(entry.justification) !== request.id) continue;
+      if (!isOwnEntry(entry, { tag: tagOf(stored.data), vmId: target.vmId, ports: target.ports, source }))
+        continue;
       for (const port of entry.ports) {
         if (port.status === "Initiated" && port.endTimeUtc.getTime() > now.getTime()) {
           stillOpen.push(
@@ -230,7 +234,7 @@ export async function finishAccess(
     kind: "close",
     endTimeUtc: closesAt.toISOString(),
     requestedAt: now.toISOString(),
-    justification: `${justificationFor(request)} | ended early by ${user.upn ?? user.name}`,
+    justification: `${justificationFor(request, nonceOf(stored.data))} | ended early by ${user.upn ?? user.name}`,
     by: actor,
   });
   if (outcome.kind === "refused") return outcome.message;
@@ -283,6 +287,12 @@ function opens(rule: NsgAllowRule, port: number, source: string): boolean {
     (prefix) => prefix === source || prefix === bare || prefix.replace(/\/(32|128)$/, "") === bare,
   );
   return portMatches && sourceMatches;
+}
+
+/** What ties Azure's history entries to this request: its nonce, or for older records its id. */
+function tagOf(record: RequestRecord): InitiateTag {
+  const nonce = nonceOf(record);
+  return nonce === undefined ? { requestId: record.request.id } : { requestId: record.request.id, nonce };
 }
 
 function windowWords(request: AccessRequest): string {

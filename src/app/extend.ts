@@ -23,7 +23,14 @@ import { md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf } from "./extension-withdrawal.ts";
 import { flagsFor } from "./request-access.ts";
-import { commit, insertRecord, loadRecord, type RequestRecord, type StoredRecord } from "./request-record.ts";
+import {
+  commit,
+  insertRecord,
+  loadRecord,
+  nonceOf,
+  type RequestRecord,
+  type StoredRecord,
+} from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 import { changeWindow } from "./window-change.ts";
 
@@ -107,7 +114,7 @@ async function extendNow(
     kind: "extend",
     endTimeUtc: newEnd.toISOString(),
     requestedAt: now.toISOString(),
-    justification: justificationFor(request),
+    justification: justificationFor(request, nonceOf(stored.data)),
     by: { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name },
   });
   if (outcome.kind === "refused") return outcome.message;

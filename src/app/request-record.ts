@@ -5,6 +5,7 @@
  */
 import { type AccessRequest, OPEN_STATES, type RequestEvent } from "../domain/access-request.ts";
 import { admissionRefusal, type BreakGlassLimits, DAY_MS, type Refusal } from "../domain/admission.ts";
+import { nonceFromJustification } from "../domain/justification.ts";
 import type { AppContext } from "./context.ts";
 import type { ApprovalContext, MessageHandle, RequestStore, StoredRequest } from "./ports.ts";
 import type { WindowChange } from "./window-change.ts";
@@ -20,6 +21,11 @@ export interface RequestRecord {
   readonly requesterTimeZone?: string;
   /** The end time the grant asks Azure for, fixed before the first initiate (grant.ts). */
   readonly plannedEnd?: string;
+  /**
+   * The nonce every initiate of this request carries in its justification, fixed with plannedEnd
+   * before the first one (grant.ts). Absent in records from before nonces: they keep the old text.
+   */
+  readonly nonce?: string;
   /** The requester's pre-expiry warning cards (one per end time warned about), replaced when the window moves or ends. */
   readonly windowCards?: readonly MessageHandle[];
   /** Records written before windowCards: the one warning card. */
@@ -54,6 +60,11 @@ export interface Closure {
 }
 
 export type StoredRecord = StoredRequest<RequestRecord>;
+
+/** The request's nonce: recorded, or (older records granted elsewhere) read from its grant's justification. */
+export function nonceOf(record: RequestRecord): string | undefined {
+  return record.nonce ?? nonceFromJustification(record.request.grant?.justification);
+}
 
 /** Every window card sent for the request, the one from older records included. */
 export function windowCardsOf(record: RequestRecord): readonly MessageHandle[] {

@@ -20,6 +20,7 @@ import type { Clock, InitiateInput, JitGateway, PolicyRef } from "../app/ports.t
 import { systemClock } from "../app/ports.ts";
 import { classifyJit, type EligibilityFacts, type FirewallFact } from "../domain/eligibility.ts";
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import { carriesTag, nonceFromJustification, requestIdFromJustification } from "../domain/justification.ts";
 import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
 import { armAuth } from "./credentials.ts";
 import {
@@ -442,9 +443,18 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
     );
   }
 
-  /** Does this history entry carry exactly what `input` asked for? */
+  /**
+   * Does this history entry carry exactly what `input` asked for? Our nonce when the justification
+   * has one (Azure may shorten the rest), else the identical text; and every VM, port, source, end.
+   */
   function matchesInput(request: WireRequest, input: InitiateInput): boolean {
-    if (request.justification !== input.justification) return false;
+    const nonce = nonceFromJustification(input.justification);
+    const requestId = requestIdFromJustification(input.justification);
+    const ours =
+      nonce !== undefined && requestId !== undefined
+        ? carriesTag(request.justification, { requestId, nonce })
+        : request.justification === input.justification;
+    if (!ours) return false;
     return input.virtualMachines.every((asked) => {
       const records = toRequestRecords(request, asked.vmId);
       return asked.ports.every((port) =>

@@ -17,6 +17,7 @@ import { createTimerRunner } from "../../src/app/timer-runner.ts";
 import { approvalCard, windowCard } from "../../src/chat/cards.ts";
 import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
+import { initiatePlan } from "../../src/domain/justification.ts";
 import {
   alice,
   type Harness,
@@ -34,6 +35,7 @@ const decide = async (...args: Parameters<typeof decideUseCase.decide>) => {
 import { elementsOfType, visibleText } from "../support/card-inspection.ts";
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 let h: Harness;
 
 beforeEach(async () => {
@@ -880,5 +882,80 @@ describe("a 5xx on the initiate (issue 11, item 15)", () => {
     expect(told).toContain("Azure did not act on it");
     expect(told).not.toMatch(/[{}]/);
     expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+});
+
+describe("an id that is not ours alone (issue 11, item 9)", () => {
+  async function initiateOutside(justification: string, source: string, minutes: number): Promise<void> {
+    const vmId = `/subscriptions/${h.simulator.subscriptionId}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01`;
+    await h.app.gateway.initiate({
+      policy: { resourceGroup: "rg-web", location: "westeurope", name: "default" },
+      virtualMachines: [
+        {
+          vmId,
+          ports: [
+            {
+              number: 22,
+              endTimeUtc: new Date(h.clock.now().getTime() + minutes * MINUTE),
+              allowedSourceAddressPrefix: source,
+            },
+          ],
+        },
+      ],
+      justification,
+    });
+  }
+
+  it("another deployment (or a reset database) already used R-1 on this VM: our R-1 still initiates, for our address, and says so truly", async () => {
+    await initiateOutside("Portcullis R-1 | requested by Pat Other (pat@fabrikam.com)", "198.51.100.20", 120);
+    const id = await approvedAndOpen();
+    expect(id).toBe("R-1");
+    const record = (await h.store.requests.get<RequestRecord>(id))?.data;
+    expect(record?.nonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(record?.request.grant?.justification).toMatch(
+      new RegExp(`^Portcullis R-1 #${record?.nonce} \\| `),
+    );
+    expect(record?.request.grant?.endTimeUtc).toBe("2026-11-24T10:00:00.000Z");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+
+  it('a person types "Portcullis R-1" in the portal over our window: it is noticed as a replacement, not taken for ours', async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(2 * MINUTE);
+    await initiateOutside(`Portcullis ${id} | typed by hand`, "203.0.113.99", 180);
+    h.clock.advance(3 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("revoked");
+    expect(h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("no longer yours"))).toBe(true);
+  });
+
+  it("a record from before nonces, whose first attempt got through with the old text: found in the history by id, VM, port, source and end; no second initiate", async () => {
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
+    const id = asked.requestId ?? "";
+    await decide(h.app, alice, id, "approve");
+    const stored = await h.store.requests.get<RequestRecord>(id);
+    if (!stored) throw new Error("no record");
+    const plannedEnd = "2026-11-24T10:00:00.000Z";
+    await h.store.requests.compareAndSwap(stored.id, stored.version, {
+      state: stored.state,
+      data: { ...stored.data, plannedEnd },
+    });
+    const [call] = initiatePlan(stored.data.request, new Date(Date.parse(plannedEnd) - HOUR)) ?? [];
+    if (!call) throw new Error("no plan");
+    await h.app.gateway.initiate(call);
+    await h.control("DELETE", "/_sim/requests");
+    await h.settle();
+    expect(await stateOf(id)).toBe("active");
+    const record = (await h.store.requests.get<RequestRecord>(id))?.data;
+    expect(record?.nonce).toBeUndefined();
+    expect(record?.request.grant?.justification).toBe(call.justification);
+    const posts = (
+      (await h.control("GET", "/_sim/requests?pathIncludes=/initiate")) as { value: { method: string }[] }
+    ).value.filter((entry) => entry.method === "POST");
+    expect(posts).toHaveLength(0);
   });
 });

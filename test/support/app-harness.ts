@@ -4,6 +4,7 @@
  * simulator read — so tests move time instead of sleeping. Chat is a recording notifier, the
  * stand-in for Teams' connector at this layer (end-to-end tests use the real Teams adapter).
  */
+import { randomBytes } from "node:crypto";
 import pino from "pino";
 import rulesJson from "../../env/rules.json" with { type: "json" };
 import { type ChatText, isChatText } from "../../src/app/chat-text.ts";
@@ -151,6 +152,7 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       auditors: ["sec@contoso.com"],
     },
     newToken: () => `token-${++tokens}`,
+    newNonce: () => randomBytes(16).toString("base64url"),
     wake: () => undefined,
   };
   const runner = createTimerRunner(app, timerHandlers(app), {
