@@ -57,6 +57,8 @@ export interface Closure {
   readonly closed?: boolean;
   /** What was still open at the check, in words. */
   readonly stillOpen?: readonly string[];
+  /** The check could not run and stopped (access-window.ts): why, as the alarm said it. */
+  readonly unverified?: string;
 }
 
 export type StoredRecord = StoredRequest<RequestRecord>;

@@ -8,6 +8,7 @@ import type {
   NetworkInterface,
   PublicIPAddress,
   RouteTable,
+  SecurityRule,
   Subnet,
 } from "@azure/arm-network";
 import { NetworkManagementClient } from "@azure/arm-network";
@@ -20,8 +21,9 @@ import type { Clock, InitiateInput, JitGateway, PolicyRef } from "../app/ports.t
 import { systemClock } from "../app/ports.ts";
 import { classifyJit, type EligibilityFacts, type FirewallFact } from "../domain/eligibility.ts";
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import type { InboundPath, InboundRule, NsgView } from "../domain/inbound-access.ts";
 import { carriesTag, nonceFromJustification, requestIdFromJustification } from "../domain/justification.ts";
-import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
+import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
 import { armAuth } from "./credentials.ts";
 import {
   type ErrorContext,
@@ -140,6 +142,29 @@ const sameId = (a: string | undefined, b: string | undefined): boolean =>
   a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 
 const lastSegment = (id: string | undefined): string => id?.split("/").pop() ?? "";
+
+const resourceGroupOf = (id: string): string => /\/resourceGroups\/([^/]+)\//i.exec(id)?.[1] ?? "";
+
+/** An ARM security rule as inboundAccess reads it. */
+function toInboundRule(rule: SecurityRule): InboundRule {
+  const list = (one: string | undefined, many: readonly string[] | undefined) =>
+    [one, ...(many ?? [])].filter((value): value is string => value !== undefined && value !== "");
+  return {
+    name: rule.name ?? "",
+    priority: rule.priority ?? 0,
+    access: rule.access === "Allow" ? "Allow" : "Deny",
+    protocol: rule.protocol ?? "*",
+    sourcePrefixes: list(rule.sourceAddressPrefix, rule.sourceAddressPrefixes),
+    destinationPrefixes: list(rule.destinationAddressPrefix, rule.destinationAddressPrefixes),
+    destinationPorts: list(rule.destinationPortRange, rule.destinationPortRanges),
+    ...((rule.sourceApplicationSecurityGroups ?? []).length > 0
+      ? { sourceApplicationSecurityGroups: true }
+      : {}),
+    ...((rule.destinationApplicationSecurityGroups ?? []).length > 0
+      ? { destinationApplicationSecurityGroups: true }
+      : {}),
+  };
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -591,68 +616,67 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
     }
   }
 
-  /** The VM's NIC and subnet NSGs, read fresh, narrowed to inbound Allow rules. */
-  async function listAllowRules(vmId: string): Promise<readonly NsgAllowRule[]> {
+  /**
+   * Every way into the VM from outside, read fresh: per NIC IP configuration, its private address,
+   * its virtual network's address space and the inbound rules (custom and default) of the NSG on its
+   * subnet, then of the NSG on the NIC — what inboundAccess (domain) needs to evaluate as Azure does.
+   */
+  async function listInboundPaths(vmId: string): Promise<readonly InboundPath[]> {
     const vmName = vmRefOf(vmId)?.name ?? vmId;
     return call({ action: `read the network security rules of ${vmName}`, vmName }, async () => {
-      const estate = await readEstate();
-      const vm = estate.vms.find((candidate) => sameId(candidate.id, vmId));
-      const nicIds = (vm?.networkProfile?.networkInterfaces ?? []).map((nic) => nic.id);
-      const nics = estate.nics.filter(
-        (nic) => nicIds.some((id) => sameId(id, nic.id)) || sameId(nic.virtualMachine?.id, vmId),
-      );
-      const subnetIds = nics.flatMap((nic) =>
-        (nic.ipConfigurations ?? []).map((config) => config.subnet?.id),
-      );
-      const subnets = estate.subnets.filter((subnet) => subnetIds.some((id) => sameId(id, subnet.id)));
-      const nsgIds = [
-        ...nics.map((nic) => nic.networkSecurityGroup?.id),
-        ...subnets.map((subnet) => subnet.networkSecurityGroup?.id),
-      ]
-        .filter((id): id is string => id !== undefined)
-        .filter((id, index, all) => all.findIndex((other) => sameId(other, id)) === index);
-      // A shared NSG carries other VMs' JIT rules too; JIT scopes each to the VM's private address.
-      const privateIps = nics
-        .flatMap((nic) => (nic.ipConfigurations ?? []).map((config) => config.privateIPAddress))
-        .filter((ip): ip is string => ip !== undefined);
-      const appliesToVm = (prefixes: readonly string[]) =>
-        prefixes.length === 0 ||
-        prefixes.some(
-          (prefix) =>
-            prefix === "*" || prefix === "VirtualNetwork" || privateIps.includes(prefix.replace(/\/32$/, "")),
-        );
-      const rules: NsgAllowRule[] = [];
-      for (const nsgId of nsgIds) {
-        const resourceGroup = /\/resourceGroups\/([^/]+)\//i.exec(nsgId)?.[1] ?? "";
-        const nsgName = lastSegment(nsgId);
-        const nsg = await network.networkSecurityGroups.get(resourceGroup, nsgName, { requestOptions });
-        for (const rule of nsg.securityRules ?? []) {
-          if (rule.access !== "Allow" || rule.direction !== "Inbound") continue;
-          const destinations = [
-            rule.destinationAddressPrefix,
-            ...(rule.destinationAddressPrefixes ?? []),
-          ].filter((prefix): prefix is string => prefix !== undefined && prefix !== "");
-          if (!appliesToVm(destinations)) continue;
-          rules.push({
-            nsgName,
-            name: rule.name ?? "",
-            priority: rule.priority ?? 0,
-            destinationPorts: [rule.destinationPortRange, ...(rule.destinationPortRanges ?? [])].filter(
-              (port): port is string => port !== undefined && port !== "",
-            ),
-            sourcePrefixes: [rule.sourceAddressPrefix, ...(rule.sourceAddressPrefixes ?? [])].filter(
-              (prefix): prefix is string => prefix !== undefined && prefix !== "",
-            ),
+      const vm = await compute.virtualMachines.get(vmRefOf(vmId)?.resourceGroup ?? "", vmName, {
+        requestOptions,
+      });
+      const nicIds = (vm.networkProfile?.networkInterfaces ?? [])
+        .map((nic) => nic.id)
+        .filter((id): id is string => id !== undefined);
+      const nsgCache = new Map<string, Promise<NsgView>>();
+      const readNsg = (nsgId: string): Promise<NsgView> => {
+        const key = nsgId.toLowerCase();
+        const cached = nsgCache.get(key);
+        if (cached) return cached;
+        const read = network.networkSecurityGroups
+          .get(resourceGroupOf(nsgId), lastSegment(nsgId), { requestOptions })
+          .then((nsg) => ({
+            name: nsg.name ?? lastSegment(nsgId),
+            rules: [...(nsg.securityRules ?? []), ...(nsg.defaultSecurityRules ?? [])]
+              .filter((rule) => rule.direction === "Inbound")
+              .map(toInboundRule),
+          }));
+        nsgCache.set(key, read);
+        return read;
+      };
+      const paths: InboundPath[] = [];
+      for (const nicId of nicIds) {
+        const nic = await network.networkInterfaces.get(resourceGroupOf(nicId), lastSegment(nicId), {
+          requestOptions,
+        });
+        for (const config of nic.ipConfigurations ?? []) {
+          const subnetId = config.subnet?.id;
+          const vnetId = subnetId?.replace(/\/subnets\/[^/]+$/i, "");
+          const vnet = vnetId
+            ? await network.virtualNetworks.get(resourceGroupOf(vnetId), lastSegment(vnetId), {
+                requestOptions,
+              })
+            : undefined;
+          const subnet = vnet?.subnets?.find((candidate) => sameId(candidate.id, subnetId));
+          const nsgIds = [subnet?.networkSecurityGroup?.id, nic.networkSecurityGroup?.id].filter(
+            (id): id is string => id !== undefined,
+          );
+          paths.push({
+            privateIp: config.privateIPAddress ?? "",
+            vnetPrefixes: vnet?.addressSpace?.addressPrefixes ?? [],
+            nsgs: await Promise.all(nsgIds.map(readNsg)),
           });
         }
       }
-      return rules;
+      return paths;
     });
   }
 
   return {
     listVms,
-    listAllowRules,
+    listInboundPaths,
     async findVms(name: string): Promise<readonly VmWithJit[]> {
       const wanted = name.trim().toLowerCase();
       return (await listVms()).filter((vm) => vm.ref.name.toLowerCase() === wanted);

@@ -24,6 +24,7 @@ import {
   type WireRequest,
 } from "../../src/azure/mapping.ts";
 import { ErrorCode, PortcullisError } from "../../src/domain/errors.ts";
+import { inboundAccess } from "../../src/domain/inbound-access.ts";
 import type { JitState } from "../../src/domain/vm.ts";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
 
@@ -535,12 +536,15 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
     expect(latest?.ports[0]).toMatchObject({ status: "Revoked", statusReason: "Expired" });
   });
 
-  it("listAllowRules shows the Allow rule an initiate added, on the VM's own NSG, until the end time", async () => {
-    const allowsFrom = async (vm: string, resourceGroup: string, source: string) =>
-      (await gateway.listAllowRules(vmId(resourceGroup, vm))).filter(
-        (rule) => rule.sourcePrefixes.includes(source) && rule.destinationPorts.includes("22"),
-      );
-    expect(await allowsFrom("web-01", "rg-web", "203.0.113.9")).toEqual([]);
+  it("listInboundPaths + inboundAccess agree with the simulator's probe: JIT's Allow rule lets the address in until the end time, then JIT's Deny keeps it out (issue 11, item 7)", async () => {
+    const verdict = async (vm: string, source: string, port = 22) =>
+      inboundAccess(await gateway.listInboundPaths(vmId("rg-web", vm)), source, port);
+    const paths = await gateway.listInboundPaths(vmId("rg-web", "web-01"));
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths[0]?.privateIp).toMatch(/^10\./);
+    expect(paths[0]?.vnetPrefixes.length).toBeGreaterThan(0);
+    expect(paths[0]?.nsgs.flatMap((nsg) => nsg.rules.map((rule) => rule.name))).toContain("DenyAllInBound");
+    expect(await verdict("web-01", "203.0.113.9")).toEqual({ reachable: false });
     await gateway.initiate({
       policy: rgWeb,
       virtualMachines: [
@@ -551,13 +555,18 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
       ],
       justification: "Portcullis R-9",
     });
-    const [rule, ...others] = await allowsFrom("web-01", "rg-web", "203.0.113.9");
-    expect(others).toEqual([]);
-    expect(rule?.name).toMatch(/^SecurityCenter-JITRule-/);
-    // Another VM's NSG does not show it.
-    expect(await allowsFrom("web-02", "rg-web", "203.0.113.9")).toEqual([]);
+    const open = await verdict("web-01", "203.0.113.9");
+    expect(open.reachable).toBe(true);
+    expect(open.reachable && open.via.at(-1)?.ruleName).toMatch(/^SecurityCenter-JITRule-/);
+    expect(await probe("203.0.113.9", "web-01", 22)).toBe(true);
+    // Another address, another VM: out; HTTPS from the Internet: in, by the standing rule.
+    expect(await verdict("web-01", "203.0.113.10")).toEqual({ reachable: false });
+    expect(await verdict("web-02", "203.0.113.9")).toEqual({ reachable: false });
+    const https = await verdict("web-01", "203.0.113.10", 443);
+    expect(https.reachable && https.via.map((via) => via.ruleName)).toContain("Allow-HTTPS-Internet");
     await control("POST", "/_sim/clock", { advanceMs: 61 * 60 * 1000 });
-    expect(await allowsFrom("web-01", "rg-web", "203.0.113.9")).toEqual([]);
+    expect(await verdict("web-01", "203.0.113.9")).toEqual({ reachable: false });
+    expect(await probe("203.0.113.9", "web-01", 22)).toBe(false);
   });
 
   it("one initiate opens several VMs", async () => {

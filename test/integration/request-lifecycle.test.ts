@@ -4,7 +4,7 @@
  * through the real SDK, and the simulator reads the same clock, so JIT expiry happens on cue.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { finishAccess } from "../../src/app/access-window.ts";
+import { finishAccess, MAX_CLOSURE_ATTEMPTS } from "../../src/app/access-window.ts";
 import type { AppContext } from "../../src/app/context.ts";
 import * as decideUseCase from "../../src/app/decide.ts";
 import { extendAccess } from "../../src/app/extend.ts";
@@ -17,6 +17,7 @@ import { createTimerRunner } from "../../src/app/timer-runner.ts";
 import { approvalCard, windowCard } from "../../src/chat/cards.ts";
 import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
+import { ErrorCode, PortcullisError } from "../../src/domain/errors.ts";
 import { initiatePlan } from "../../src/domain/justification.ts";
 import {
   alice,
@@ -957,5 +958,135 @@ describe("an id that is not ours alone (issue 11, item 9)", () => {
       (await h.control("GET", "/_sim/requests?pathIncludes=/initiate")) as { value: { method: string }[] }
     ).value.filter((entry) => entry.method === "POST");
     expect(posts).toHaveLength(0);
+  });
+});
+
+describe("closure checks that tell the truth (issue 11, item 7)", () => {
+  it("a standing rule that outranks JIT's Deny still lets the address in: the alarm names it, no 'closure verified'", async () => {
+    await h.close();
+    h = await startHarness({
+      fleet: (fleet) => ({
+        ...fleet,
+        networkSecurityGroups: (fleet.networkSecurityGroups ?? []).map((nsg) =>
+          nsg.name === "nsg-web"
+            ? {
+                ...nsg,
+                rules: [
+                  ...(nsg.rules ?? []),
+                  {
+                    name: "Allow-SSH-Anywhere-Legacy",
+                    priority: 300,
+                    access: "Allow" as const,
+                    sourceAddressPrefix: "Internet",
+                    destinationPortRange: "22",
+                  },
+                ],
+              }
+            : nsg,
+        ),
+      }),
+    });
+    const id = await approvedAndOpen();
+    h.clock.advance(62 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("expired");
+    // Azure did remove JIT's Allow rule; the address gets in all the same.
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types).toContain("request.closure_failed");
+    expect(types).not.toContain("request.closure_verified");
+    const alarm = h.notifier.textsTo("alice@contoso.com").find((text) => text.includes("should have closed"));
+    expect(alarm).toContain("203.0.113.7 can still get in");
+    expect(alarm).toContain("web-01 port 22: Allow rule Allow-SSH-Anywhere-Legacy (priority 300) on nsg-web");
+    expect(
+      h.notifier.sent.some(
+        (entry) =>
+          entry.to === "conversation:security" &&
+          entry.message.kind === "text" &&
+          markdownOf(entry.message.text).includes("Allow-SSH-Anywhere-Legacy"),
+      ),
+    ).toBe(true);
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.closure?.closed).toBe(false);
+  });
+
+  it("NSG reads keep failing (5xx): the check stops after a bounded number of attempts and says so to approvers and security, loudly, once", async () => {
+    const id = await approvedAndOpen();
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 100_000,
+      match: { method: "GET", pathIncludes: "/networkSecurityGroups/" },
+    });
+    h.clock.advance(62 * MINUTE);
+    for (let i = 0; i < 12; i++) {
+      await h.settle();
+      h.clock.advance(5 * MINUTE);
+    }
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types.filter((type) => type === "request.closure_unverified")).toHaveLength(1);
+    expect(types).not.toContain("request.closure_verified");
+    const event = (await h.store.audit.list({ requestId: id })).find(
+      (each) => each.type === "request.closure_unverified",
+    );
+    expect(event?.payload.attempts).toBe(MAX_CLOSURE_ATTEMPTS);
+    const told = h.notifier.textsTo("alice@contoso.com").filter((text) => text.includes("I could not check"));
+    expect(told).toHaveLength(1);
+    expect(told[0]).toContain(`I could not check that ${id} closed`);
+    expect(told[0]).toContain(`I tried ${MAX_CLOSURE_ATTEMPTS} times and have stopped`);
+    expect(told[0]).toContain("Azure is unavailable");
+    expect(
+      h.notifier.sent.filter(
+        (entry) =>
+          entry.to === "conversation:security" &&
+          entry.message.kind === "text" &&
+          markdownOf(entry.message.text).includes("I could not check"),
+      ),
+    ).toHaveLength(1);
+    // Stopped means stopped: no more reads.
+    const reads = async () =>
+      (
+        (await h.control("GET", "/_sim/requests?pathIncludes=/networkSecurityGroups/")) as {
+          value: unknown[];
+        }
+      ).value.length;
+    const before = await reads();
+    h.clock.advance(60 * MINUTE);
+    await h.settle();
+    expect(await reads()).toBe(before);
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.closure?.unverified).toMatch(/unavailable/);
+  });
+
+  it("a refused read (403) stops the check at the first attempt and says the role is missing", async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(61 * MINUTE); // the expiry is due, the closure check (2 minutes later) not yet
+    const refusing: AppContext = {
+      ...h.app,
+      gateway: {
+        ...h.app.gateway,
+        listInboundPaths: async () => {
+          throw new PortcullisError(
+            ErrorCode.AzureForbidden,
+            "The bot's identity is not allowed to read the network security rules of web-01; ask an admin to assign the Portcullis role to it.",
+          );
+        },
+      },
+    };
+    // The expiry first (on the real gateway), then the closure check on the refusing one.
+    await h.timers.runOnce();
+    expect(await stateOf(id)).toBe("expired");
+    h.clock.advance(3 * MINUTE);
+    const runner = createTimerRunner(refusing, timerHandlers(refusing), {
+      owner: "refusing",
+      pollMs: 1000,
+      leaseMs: 60_000,
+      batch: 50,
+      loop: false,
+    });
+    await runner.runOnce();
+    await runner.stop();
+    const told = h.notifier.textsTo("alice@contoso.com").find((text) => text.includes("I could not check"));
+    expect(told).toContain("not allowed to read the network security rules of web-01");
+    expect(told).toContain("I tried once and have stopped");
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types).toContain("request.closure_unverified");
   });
 });
