@@ -107,6 +107,7 @@ function appFor(store: PortcullisStore, notifier: Notifier): AppContext {
     clock: { now: () => new Date() },
     logger: pino({ level: "warn" }),
     newToken: () => randomBytes(32).toString("base64url"),
+    newNonce: () => randomBytes(16).toString("base64url"),
     wake: () => undefined,
   };
 }

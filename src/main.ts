@@ -117,6 +117,7 @@ export async function startPortcullis(
       auditors: config.auditors,
     },
     newToken: () => randomBytes(32).toString("base64url"),
+    newNonce: () => randomBytes(16).toString("base64url"),
     wake: () => timers?.wake(),
   };
   timers = createTimerRunner(app, timerHandlers(app), {

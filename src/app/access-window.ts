@@ -6,10 +6,12 @@
  */
 import { type AccessRequest, expire } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
-import { justificationFor, requestIdFromJustification } from "../domain/justification.ts";
-import type { NsgAllowRule } from "../domain/vm.ts";
+import { asPortcullisError, ErrorCode, type PortcullisError } from "../domain/errors.ts";
+import { isOwnEntry } from "../domain/history-match.ts";
+import { inboundAccess } from "../domain/inbound-access.ts";
+import { type InitiateTag, justificationFor } from "../domain/justification.ts";
 import { recipientOf, replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
-import { code, joinChat, md } from "./chat-text.ts";
+import { type ChatText, code, joinChat, md } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf, withdrawnSentence } from "./extension-withdrawal.ts";
 import { cancelRequest } from "./my-requests.ts";
@@ -17,6 +19,7 @@ import type { ClaimedTimer } from "./ports.ts";
 import {
   commit,
   loadRecord,
+  nonceOf,
   type RequestRecord,
   type StoredRecord,
   windowCardsOf,
@@ -127,7 +130,18 @@ async function announceExpiry(ctx: AppContext, record: RequestRecord, end: Date)
   );
 }
 
-/** After the end: the request history and the NSGs must show nothing open for this address any more. */
+/**
+ * How often a closure check that cannot run (Azure unavailable, throttling) is tried — with the
+ * timer's back-off, about four minutes — before it stops and says so. A refusal (403) or a VM or
+ * policy gone stops it at once: trying again would change nothing.
+ */
+export const MAX_CLOSURE_ATTEMPTS = 8;
+
+/**
+ * After the end: Azure's history must not list the request as open, and the address must not get
+ * in any more — by effective access (domain/inbound-access.ts: subnet NSG then NIC NSG, by
+ * priority, as Azure evaluates them), so a standing rule that outranks JIT's Deny is caught too.
+ */
 export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
   const requestId = String(timer.payload.requestId);
   const stored = await loadRecord(ctx, requestId);
@@ -135,30 +149,16 @@ export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promis
   if (!stored || !request || (request.state !== "expired" && request.state !== "revoked") || !request.source)
     return;
   const now = ctx.clock.now();
-  const stillOpen: string[] = [];
-  for (const target of request.targets) {
-    const policy = await ctx.gateway.getVmPolicy(
-      { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
-      target.vmId,
+  let stillOpen: string[];
+  try {
+    stillOpen = await whatIsStillOpen(ctx, stored.data, now);
+  } catch (error) {
+    const coded = asPortcullisError(error);
+    const pointless = [ErrorCode.AzureForbidden, ErrorCode.PolicyNotFound, ErrorCode.VmNotFound].includes(
+      coded.code as never,
     );
-    for (const entry of policy.requests) {
-      if (requestIdFromJustification(entry.justification) !== request.id) continue;
-      for (const port of entry.ports) {
-        if (port.status === "Initiated" && port.endTimeUtc.getTime() > now.getTime()) {
-          stillOpen.push(
-            `${target.vmName} port ${port.number}: Azure still lists the request as Initiated until ${utcText(port.endTimeUtc)}`,
-          );
-        }
-      }
-    }
-    const rules = await ctx.gateway.listAllowRules(target.vmId);
-    for (const port of target.ports) {
-      for (const rule of rules.filter((candidate) => opens(candidate, port, request.source?.prefix ?? ""))) {
-        stillOpen.push(
-          `${target.vmName} port ${port}: Allow rule ${rule.name} (priority ${rule.priority}) on ${rule.nsgName}`,
-        );
-      }
-    }
+    if (!pointless && timer.attempts < MAX_CLOSURE_ATTEMPTS) throw coded;
+    return closureUnverified(ctx, stored, coded, timer.attempts);
   }
   const closed = stillOpen.length === 0;
   const closure = {
@@ -183,14 +183,86 @@ export async function checkClosure(ctx: AppContext, timer: ClaimedTimer): Promis
         stillOpen.map((line) => md`- ${line}`),
         "\n",
       ),
-      md`Remove the rule by hand (Azure portal → the NSG → Inbound security rules, or \`az network nsg rule delete\`) and look at the VM's sign-ins since then.`,
+      md`Remove or narrow the rule by hand (Azure portal → the NSG → Inbound security rules, or \`az network nsg rule delete\`) and look at the VM's sign-ins since then.`,
     ],
     "\n\n",
   );
+  await raiseAlarm(ctx, request, alarm);
+  ctx.logger.error({ requestId, stillOpen }, "JIT window did not close");
+}
+
+/** What still lets the request's address in, in words; empty when nothing does. */
+async function whatIsStillOpen(ctx: AppContext, record: RequestRecord, now: Date): Promise<string[]> {
+  const { request } = record;
+  const source = request.source?.prefix ?? "";
+  const stillOpen: string[] = [];
+  for (const target of request.targets) {
+    const policy = await ctx.gateway.getVmPolicy(
+      { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
+      target.vmId,
+    );
+    for (const entry of policy.requests) {
+      if (!isOwnEntry(entry, { tag: tagOf(record), vmId: target.vmId, ports: target.ports, source }))
+        continue;
+      for (const port of entry.ports) {
+        if (port.status === "Initiated" && port.endTimeUtc.getTime() > now.getTime()) {
+          stillOpen.push(
+            `${target.vmName} port ${port.number}: Azure still lists the request as Initiated until ${utcText(port.endTimeUtc)}`,
+          );
+        }
+      }
+    }
+    const paths = await ctx.gateway.listInboundPaths(target.vmId);
+    for (const port of target.ports) {
+      const verdict = inboundAccess(paths, source, port);
+      if (!verdict.reachable) continue;
+      const rules = verdict.via.map(
+        (via) =>
+          `Allow rule ${via.ruleName} (priority ${via.priority}) on ${via.nsgName}${via.certain ? "" : " (may match: a service tag or group I cannot evaluate)"}`,
+      );
+      stillOpen.push(
+        `${target.vmName} port ${port}: ${rules.length > 0 ? rules.join(", then ") : "no NSG filters its network interface"}`,
+      );
+    }
+  }
+  return stillOpen;
+}
+
+/** The check could not run and will not be retried: recorded, audited, and said to the same people as an alarm. */
+async function closureUnverified(
+  ctx: AppContext,
+  stored: StoredRecord,
+  error: PortcullisError,
+  attempts: number,
+): Promise<void> {
+  const { request } = stored.data;
+  const now = ctx.clock.now();
+  const closure = {
+    ...(stored.data.closure ?? { expectedAt: request.grant?.endTimeUtc ?? now.toISOString() }),
+    checkedAt: now.toISOString(),
+    unverified: error.userMessage,
+  };
+  await commitClosure(ctx, stored, closure);
+  await ctx.store.audit.append({
+    at: now,
+    type: "request.closure_unverified",
+    actorId: "portcullis",
+    requestId: request.id,
+    payload: { source: request.source?.prefix ?? "", code: error.code, message: error.userMessage, attempts },
+  });
+  const tries = attempts === 1 ? "once" : `${attempts} times`;
+  const alarm = md`⚠ I could not check that ${request.id} closed (${windowWords(request)}, due to close at ${utcText(new Date(closure.expectedAt))}): ${error.userMessage} I tried ${tries} and have stopped. Check it by hand: the VM's NSGs (Azure portal → the VM → Networking, or \`az network nic list-effective-nsg\`) must not let ${request.source?.prefix ?? "the address"} in.`;
+  await raiseAlarm(ctx, request, alarm);
+  ctx.logger.error(
+    { requestId: request.id, code: error.code, attempts },
+    "closure check could not run; stopped",
+  );
+}
+
+async function raiseAlarm(ctx: AppContext, request: AccessRequest, alarm: ChatText): Promise<void> {
   await tellApprovers(ctx, request, alarm);
   const channel = ctx.settings.securityConversationKey;
   if (channel) await ctx.notifier.toConversation(channel, { kind: "text", text: alarm });
-  ctx.logger.error({ requestId, stillOpen }, "JIT window did not close");
 }
 
 export async function remindApprovers(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
@@ -230,7 +302,7 @@ export async function finishAccess(
     kind: "close",
     endTimeUtc: closesAt.toISOString(),
     requestedAt: now.toISOString(),
-    justification: `${justificationFor(request)} | ended early by ${user.upn ?? user.name}`,
+    justification: `${justificationFor(request, nonceOf(stored.data))} | ended early by ${user.upn ?? user.name}`,
     by: actor,
   });
   if (outcome.kind === "refused") return outcome.message;
@@ -271,18 +343,10 @@ async function commitClosure(
   }
 }
 
-/** An Allow rule that lets `source` reach `port`. */
-function opens(rule: NsgAllowRule, port: number, source: string): boolean {
-  const portMatches = rule.destinationPorts.some((range) => {
-    if (range === "*") return true;
-    const [from, to] = range.split("-").map(Number);
-    return from !== undefined && port >= from && port <= (to ?? from);
-  });
-  const bare = source.replace(/\/(32|128)$/, "");
-  const sourceMatches = rule.sourcePrefixes.some(
-    (prefix) => prefix === source || prefix === bare || prefix.replace(/\/(32|128)$/, "") === bare,
-  );
-  return portMatches && sourceMatches;
+/** What ties Azure's history entries to this request: its nonce, or for older records its id. */
+function tagOf(record: RequestRecord): InitiateTag {
+  const nonce = nonceOf(record);
+  return nonce === undefined ? { requestId: record.request.id } : { requestId: record.request.id, nonce };
 }
 
 function windowWords(request: AccessRequest): string {

@@ -34,6 +34,8 @@ export interface AppContext {
   readonly settings: AppSettings;
   /** Unguessable one-time tokens (32 random bytes, base64url). Injected so tests can follow the link. */
   readonly newToken: () => string;
+  /** Random nonces (16 bytes, base64url) that tie Azure's JIT history to one request (justification.ts). */
+  readonly newNonce: () => string;
   /** Asks the timer runner to look for due work now (a grant was just scheduled). */
   readonly wake: () => void;
 }

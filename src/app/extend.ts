@@ -27,6 +27,7 @@ import {
   insertRecord,
   loadRecord,
   moveRecord,
+  nonceOf,
   type RequestRecord,
   type StoredRecord,
 } from "./request-record.ts";
@@ -113,7 +114,7 @@ async function extendNow(
     kind: "extend",
     endTimeUtc: newEnd.toISOString(),
     requestedAt: now.toISOString(),
-    justification: justificationFor(request),
+    justification: justificationFor(request, nonceOf(stored.data)),
     by: { id: user.id, ...(user.upn ? { upn: user.upn } : {}), name: user.name },
   });
   if (outcome.kind === "refused") return outcome.message;

@@ -16,7 +16,8 @@ import {
 } from "../domain/access-request.ts";
 import { utcText } from "../domain/duration.ts";
 import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
-import { initiatePlan, requestIdFromJustification } from "../domain/justification.ts";
+import { isOwnEntry, type OwnInitiate } from "../domain/history-match.ts";
+import { initiatePlan } from "../domain/justification.ts";
 import { checkSourceForTargets, rulesForTargets } from "../domain/request-check.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { replaceCards, tellApprovers, tellRequester } from "./approval-delivery.ts";
@@ -49,14 +50,17 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
   if (stored?.data.request.state !== "approved") return;
   const { request } = stored.data;
   const now = ctx.clock.now();
-  // The end time is fixed once, before the first initiate, and every retry reuses it: a retry racing
-  // an initiate still in flight from a dead process asks for the identical window, never a longer one.
+  // The end time and the nonce are fixed once, before the first initiate, and every retry reuses
+  // them: a retry racing an initiate still in flight from a dead process asks for the identical
+  // window with the identical justification, never a longer one. A record planned before nonces
+  // existed keeps going without one (its first attempt may have sent the old text).
   const plannedEnd = stored.data.plannedEnd ?? plannedEndFor(request, now).toISOString();
   if (!stored.data.plannedEnd) {
-    const planned = await commit(ctx, stored, { ...stored.data, plannedEnd });
+    const planned = await commit(ctx, stored, { ...stored.data, plannedEnd, nonce: ctx.newNonce() });
     if (!planned) throw new Error(`${request.id} changed while its grant was planned; retrying`);
     stored = planned;
   }
+  const { nonce } = stored.data;
 
   // Check again at execute time: an extension opens only while the window it continues is open.
   // Its end normally withdrew the extension already; this covers a follow-up lost to a crash.
@@ -71,7 +75,7 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
   const problem = await stillAllowed(ctx, request);
   if (problem) return failGrant(ctx, stored, "policy_changed", problem);
 
-  let grant = await earlierGrant(ctx, request, now);
+  let grant = await earlierGrant(ctx, request, new Date(plannedEnd), nonce, now);
   if (grant) {
     ctx.logger.warn(
       { requestId },
@@ -79,7 +83,7 @@ export async function executeGrant(ctx: AppContext, timer: ClaimedTimer): Promis
     );
   } else {
     const [call, ...more] =
-      initiatePlan(request, new Date(Date.parse(plannedEnd) - request.durationMs)) ?? [];
+      initiatePlan(request, new Date(Date.parse(plannedEnd) - request.durationMs), nonce) ?? [];
     if (!call)
       return failGrant(
         ctx,
@@ -180,25 +184,44 @@ async function stillAllowed(ctx: AppContext, request: AccessRequest): Promise<st
     : `${checked.message} The policy changed after approval, so ${request.id} was not opened.`;
 }
 
-/** An initiate of this request already in Azure's history (an earlier attempt crashed before recording it). */
-async function earlierGrant(ctx: AppContext, request: AccessRequest, now: Date): Promise<Grant | undefined> {
+/**
+ * An initiate of this request already in Azure's history (an earlier attempt crashed before
+ * recording it): this request's nonce (the id alone for records from before nonces), on this VM,
+ * every port, from this source, to the planned end. Another deployment's "R-17", a database reset
+ * or a person typing "Portcullis R-17" in the portal does not count: their nonce is not ours.
+ */
+async function earlierGrant(
+  ctx: AppContext,
+  request: AccessRequest,
+  plannedEnd: Date,
+  nonce: string | undefined,
+  now: Date,
+): Promise<Grant | undefined> {
   const [target] = request.targets;
-  if (!target) return undefined;
+  if (!target || !request.source) return undefined;
   const policy = await ctx.gateway.getVmPolicy(
     { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
     target.vmId,
   );
+  const own: OwnInitiate = {
+    tag: { requestId: request.id, ...(nonce === undefined ? {} : { nonce }) },
+    vmId: target.vmId,
+    ports: target.ports,
+    source: request.source.prefix,
+    endTimeUtc: plannedEnd,
+  };
   const mine = policy.requests
-    .filter((entry) => requestIdFromJustification(entry.justification) === request.id)
+    .filter((entry) => isOwnEntry(entry, own))
     .sort((a, b) => b.startTimeUtc.getTime() - a.startTimeUtc.getTime())[0];
-  const port = mine?.ports.find(
-    (candidate) => candidate.status !== "Revoked" && candidate.endTimeUtc.getTime() > now.getTime(),
+  // Superseded since, or over: not a window to record; initiating again is right.
+  const open = mine?.ports.some(
+    (port) => port.status !== "Revoked" && port.endTimeUtc.getTime() > now.getTime(),
   );
-  if (!mine || !port) return undefined;
+  if (!mine || !open) return undefined;
   const mappedPorts = await mappedPortsFor(ctx, request, [mine], mine.justification ?? "");
   return {
     initiatedAt: mine.startTimeUtc.toISOString(),
-    endTimeUtc: port.endTimeUtc.toISOString(),
+    endTimeUtc: plannedEnd.toISOString(),
     justification: mine.justification ?? "",
     ...(mappedPorts.length > 0 ? { mappedPorts } : {}),
   };

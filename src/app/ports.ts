@@ -3,7 +3,8 @@
  * Adapters live in azure/, store/, chat/ and are wired in main.ts only.
  */
 import type { AccessRequest } from "../domain/access-request.ts";
-import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
+import type { InboundPath } from "../domain/inbound-access.ts";
+import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
 import type { ChatText } from "./chat-text.ts";
 
 export interface Clock {
@@ -43,8 +44,11 @@ export interface JitGateway {
   getVmPolicy(policy: PolicyRef, vmId: string): Promise<VmPolicy>;
   /** One initiate call; returns the request Azure recorded, one record per VM. */
   initiate(input: InitiateInput): Promise<readonly JitRequestRecord[]>;
-  /** Inbound Allow rules on the NSGs of the VM's NICs and subnets — to check that a window really closed. */
-  listAllowRules(vmId: string): Promise<readonly NsgAllowRule[]>;
+  /**
+   * Every way into the VM: per NIC IP configuration, the NSG on its subnet then on the NIC with all
+   * their inbound rules — to check that a window really closed (domain/inbound-access.ts).
+   */
+  listInboundPaths(vmId: string): Promise<readonly InboundPath[]>;
   /** Throws a PortcullisError when ARM cannot be reached or refuses the identity. */
   checkHealth(): Promise<void>;
 }

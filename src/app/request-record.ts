@@ -12,6 +12,7 @@ import {
 } from "../domain/access-request.ts";
 import { admissionRefusal, type BreakGlassLimits, DAY_MS, type Refusal } from "../domain/admission.ts";
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
+import { nonceFromJustification } from "../domain/justification.ts";
 import type { AppContext } from "./context.ts";
 import type { ApprovalContext, MessageHandle, RequestStore, StoredRequest } from "./ports.ts";
 import type { WindowChange } from "./window-change.ts";
@@ -27,6 +28,11 @@ export interface RequestRecord {
   readonly requesterTimeZone?: string;
   /** The end time the grant asks Azure for, fixed before the first initiate (grant.ts). */
   readonly plannedEnd?: string;
+  /**
+   * The nonce every initiate of this request carries in its justification, fixed with plannedEnd
+   * before the first one (grant.ts). Absent in records from before nonces: they keep the old text.
+   */
+  readonly nonce?: string;
   /** The requester's pre-expiry warning cards (one per end time warned about), replaced when the window moves or ends. */
   readonly windowCards?: readonly MessageHandle[];
   /** Records written before windowCards: the one warning card. */
@@ -58,9 +64,16 @@ export interface Closure {
   readonly closed?: boolean;
   /** What was still open at the check, in words. */
   readonly stillOpen?: readonly string[];
+  /** The check could not run and stopped (access-window.ts): why, as the alarm said it. */
+  readonly unverified?: string;
 }
 
 export type StoredRecord = StoredRequest<RequestRecord>;
+
+/** The request's nonce: recorded, or (older records granted elsewhere) read from its grant's justification. */
+export function nonceOf(record: RequestRecord): string | undefined {
+  return record.nonce ?? nonceFromJustification(record.request.grant?.justification);
+}
 
 /** Every window card sent for the request, the one from older records included. */
 export function windowCardsOf(record: RequestRecord): readonly MessageHandle[] {

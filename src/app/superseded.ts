@@ -6,12 +6,13 @@
  */
 import { revoke, SYSTEM_ACTOR } from "../domain/access-request.ts";
 import { utcText } from "../domain/duration.ts";
+import type { InitiateTag } from "../domain/justification.ts";
 import { supersededIn } from "../domain/supersession.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import { code, md } from "./chat-text.ts";
 import type { AppContext } from "./context.ts";
 import type { ClaimedTimer } from "./ports.ts";
-import { commit, loadRecord, type RequestRecord } from "./request-record.ts";
+import { commit, loadRecord, nonceOf, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, scheduleTimer, TimerKind } from "./timer-kinds.ts";
 
 /** The next check of an open window, if it comes before the window's end. */
@@ -41,10 +42,16 @@ export async function checkWindowHolder(ctx: AppContext, timer: ClaimedTimer): P
   }
   // Our own extensions continue the window; their initiates are ours.
   const vmIds = request.targets.map((target) => target.vmId);
-  const continuations = (await ctx.store.requests.listOnVms<RequestRecord>(vmIds, ["approved", "active"]))
-    .filter((candidate) => candidate.data.request.extends === request.id)
-    .map((candidate) => candidate.id);
-  const found = supersededIn(request, history, new Set([request.id, ...continuations]));
+  const continuations = (
+    await ctx.store.requests.listOnVms<RequestRecord>(vmIds, ["approved", "active"])
+  ).filter((candidate) => candidate.data.request.extends === request.id);
+  // A record that never planned an initiate owns no entry; one from before nonces owns by id.
+  const own = [stored, ...continuations].flatMap((each): InitiateTag[] => {
+    const nonce = nonceOf(each.data);
+    if (nonce !== undefined) return [{ requestId: each.id, nonce }];
+    return each.data.plannedEnd || each.data.request.grant ? [{ requestId: each.id }] : [];
+  });
+  const found = supersededIn(request, history, own);
   if (!found) {
     await scheduleWindowCheck(ctx, request);
     return;

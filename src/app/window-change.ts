@@ -13,7 +13,8 @@
 import { type Actor, extendGrant, revoke, type Transition } from "../domain/access-request.ts";
 import { utcText } from "../domain/duration.ts";
 import { asPortcullisError, ErrorCode } from "../domain/errors.ts";
-import { requestIdFromJustification } from "../domain/justification.ts";
+import { isOwnEntry, type OwnInitiate } from "../domain/history-match.ts";
+import { nonceFromJustification } from "../domain/justification.ts";
 import { scheduleWindowTimers } from "./access-window.ts";
 import { replaceCards, tellRequester } from "./approval-delivery.ts";
 import { md } from "./chat-text.ts";
@@ -200,8 +201,9 @@ async function drop(
 
 /**
  * The end time of an initiate for this change already in Azure's history (an earlier attempt got
- * through and died before recording it): with this change's justification, made since it was asked,
- * and for an extension (whose justification is the grant's), to the end it asked for.
+ * through and died before recording it): with this request's nonce (for records from before nonces,
+ * this change's exact justification), on its VM, ports and source, made since it was asked; for an
+ * extension to the end it asked for, for a close to an end no further than a close ever sets.
  */
 async function earlierInitiate(
   ctx: AppContext,
@@ -215,16 +217,28 @@ async function earlierInitiate(
     { resourceGroup: target.resourceGroup, location: target.location, name: target.policyName },
     target.vmId,
   );
-  const asked = Date.parse(change.endTimeUtc);
+  if (!request.source) return undefined;
+  const nonce = nonceFromJustification(change.justification);
+  const own: OwnInitiate = {
+    tag:
+      nonce === undefined
+        ? { requestId: request.id, justification: change.justification }
+        : { requestId: request.id, nonce },
+    vmId: target.vmId,
+    ports: target.ports,
+    source: request.source.prefix,
+    ...(change.kind === "extend" ? { endTimeUtc: new Date(change.endTimeUtc) } : {}),
+  };
+  const latestClose = Math.max(Date.parse(change.endTimeUtc), ctx.clock.now().getTime() + CLOSE_AHEAD_MS);
   const ends = policy.requests
     .filter(
       (entry) =>
-        requestIdFromJustification(entry.justification) === request.id &&
-        entry.justification === change.justification &&
-        entry.startTimeUtc.getTime() >= Date.parse(change.requestedAt) - 1_000,
+        isOwnEntry(entry, own) && entry.startTimeUtc.getTime() >= Date.parse(change.requestedAt) - 1_000,
     )
-    .flatMap((entry) => entry.ports.map((port) => port.endTimeUtc))
-    .filter((end) => change.kind === "close" || Math.abs(end.getTime() - asked) < 1_000)
+    .flatMap((entry) =>
+      entry.ports.filter((port) => target.ports.includes(port.number)).map((port) => port.endTimeUtc),
+    )
+    .filter((end) => change.kind === "extend" || end.getTime() <= latestClose + 1_000)
     .sort((a, b) => b.getTime() - a.getTime());
   return ends[0];
 }

@@ -15,7 +15,7 @@ export interface ErrorContext {
 }
 
 /** Duck-typed: core-rest-pipeline and @typespec/ts-http-runtime each have a RestError class. */
-interface RestErrorLike {
+export interface RestErrorLike {
   readonly name: string;
   readonly message: string;
   readonly statusCode?: number;
@@ -160,4 +160,36 @@ export function toPortcullisError(error: unknown, context: ErrorContext): Portcu
       : `Azure refused to ${context.action} (HTTP ${status}).`,
     { cause: error, detail: `${status} ${error.code ?? ""} ${detail}` },
   );
+}
+
+/** A response from Azure with a 5xx status (not a transport failure or a timeout). */
+export function serverErrorOf(error: unknown): RestErrorLike | undefined {
+  return isRestErrorLike(error) && error.statusCode !== undefined && error.statusCode >= 500
+    ? error
+    : undefined;
+}
+
+/**
+ * An initiate that got a 5xx, was not in the history, was sent once more with the identical body
+ * and got a 5xx again: final for this attempt, with Azure's own code for whoever reads it.
+ */
+export function serverFailure(
+  first: RestErrorLike,
+  second: RestErrorLike,
+  context: ErrorContext,
+  cause: unknown,
+): PortcullisError {
+  const codeOf = (error: RestErrorLike) =>
+    [`HTTP ${error.statusCode ?? "?"}`, safeCode(error.code)].filter((part) => part !== "").join(" ");
+  const codes = [...new Set([codeOf(first), codeOf(second)])].join(", then ");
+  return new PortcullisError(
+    ErrorCode.AzureServerError,
+    `Azure failed twice with a server error (${codes}) when I tried to ${context.action}, and its request history shows nothing, so Azure did not act on it. Try again in a few minutes.`,
+    { cause, detail: `${context.action}: ${codes}` },
+  );
+}
+
+/** Azure's error codes are identifiers ("InternalServerError"); anything else is not shown. */
+function safeCode(code: string | undefined): string {
+  return code !== undefined && /^[A-Za-z][A-Za-z0-9_.]{0,79}$/.test(code) ? code : "";
 }

@@ -8,6 +8,7 @@ import type {
   NetworkInterface,
   PublicIPAddress,
   RouteTable,
+  SecurityRule,
   Subnet,
 } from "@azure/arm-network";
 import { NetworkManagementClient } from "@azure/arm-network";
@@ -20,9 +21,18 @@ import type { Clock, InitiateInput, JitGateway, PolicyRef } from "../app/ports.t
 import { systemClock } from "../app/ports.ts";
 import { classifyJit, type EligibilityFacts, type FirewallFact } from "../domain/eligibility.ts";
 import { ErrorCode, PortcullisError } from "../domain/errors.ts";
-import type { JitRequestRecord, NsgAllowRule, VmPolicy, VmWithJit } from "../domain/vm.ts";
+import type { InboundPath, InboundRule, NsgView } from "../domain/inbound-access.ts";
+import { carriesTag, nonceFromJustification, requestIdFromJustification } from "../domain/justification.ts";
+import type { JitRequestRecord, VmPolicy, VmWithJit } from "../domain/vm.ts";
 import { armAuth } from "./credentials.ts";
-import { type ErrorContext, isOutcomeUnknown, toPortcullisError } from "./errors.ts";
+import {
+  type ErrorContext,
+  isOutcomeUnknown,
+  type RestErrorLike,
+  serverErrorOf,
+  serverFailure,
+  toPortcullisError,
+} from "./errors.ts";
 import {
   osTypeOf,
   policyVms,
@@ -67,6 +77,14 @@ const INITIATE_THROTTLE_RETRIES = 3;
 /** A Retry-After longer than this is not waited for: the grant's own retry (a timer) takes over. */
 const INITIATE_MAX_THROTTLE_WAIT_MS = 60_000;
 const DEFAULT_RECONCILE_DELAYS_MS = [0, 2_000];
+
+/** What the policy's history says about an initiate whose outcome is unknown. */
+type Reconciled =
+  | { readonly kind: "found"; readonly records: JitRequestRecord[] }
+  /** Read, and no entry carries it. */
+  | { readonly kind: "absent" }
+  /** Could not be read: nobody can say. */
+  | { readonly kind: "unreadable" };
 
 /** The ARM reads listVms needs, gathered once per call. */
 interface Estate {
@@ -124,6 +142,29 @@ const sameId = (a: string | undefined, b: string | undefined): boolean =>
   a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 
 const lastSegment = (id: string | undefined): string => id?.split("/").pop() ?? "";
+
+const resourceGroupOf = (id: string): string => /\/resourceGroups\/([^/]+)\//i.exec(id)?.[1] ?? "";
+
+/** An ARM security rule as inboundAccess reads it. */
+function toInboundRule(rule: SecurityRule): InboundRule {
+  const list = (one: string | undefined, many: readonly string[] | undefined) =>
+    [one, ...(many ?? [])].filter((value): value is string => value !== undefined && value !== "");
+  return {
+    name: rule.name ?? "",
+    priority: rule.priority ?? 0,
+    access: rule.access === "Allow" ? "Allow" : "Deny",
+    protocol: rule.protocol ?? "*",
+    sourcePrefixes: list(rule.sourceAddressPrefix, rule.sourceAddressPrefixes),
+    destinationPrefixes: list(rule.destinationAddressPrefix, rule.destinationAddressPrefixes),
+    destinationPorts: list(rule.destinationPortRange, rule.destinationPortRanges),
+    ...((rule.sourceApplicationSecurityGroups ?? []).length > 0
+      ? { sourceApplicationSecurityGroups: true }
+      : {}),
+    ...((rule.destinationApplicationSecurityGroups ?? []).length > 0
+      ? { destinationApplicationSecurityGroups: true }
+      : {}),
+  };
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -196,7 +237,8 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
   });
   // Initiate is not idempotent: a resend after a lost reply records a second grant in Azure. Its
   // client has no automatic retry but one after 429 (ARM refused it unprocessed and said when to
-  // come back). Anything else whose outcome is unknown goes to `reconcile`, and past that to the
+  // come back). Anything else whose outcome is unknown goes to `reconcile`; a 5xx the history shows
+  // no trace of is sent once more with the identical body (`initiate`), anything else is left to the
   // grant's own retry, which looks in the history before it initiates again.
   const initiator = new SecurityCenter(auth.credential, subscriptionId, {
     endpoint,
@@ -426,9 +468,18 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
     );
   }
 
-  /** Does this history entry carry exactly what `input` asked for? */
+  /**
+   * Does this history entry carry exactly what `input` asked for? Our nonce when the justification
+   * has one (Azure may shorten the rest), else the identical text; and every VM, port, source, end.
+   */
   function matchesInput(request: WireRequest, input: InitiateInput): boolean {
-    if (request.justification !== input.justification) return false;
+    const nonce = nonceFromJustification(input.justification);
+    const requestId = requestIdFromJustification(input.justification);
+    const ours =
+      nonce !== undefined && requestId !== undefined
+        ? carriesTag(request.justification, { requestId, nonce })
+        : request.justification === input.justification;
+    if (!ours) return false;
     return input.virtualMachines.every((asked) => {
       const records = toRequestRecords(request, asked.vmId);
       return asked.ports.every((port) =>
@@ -449,7 +500,8 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
    * retries): did Azure record it? Looks for the newest history entry with our justification
    * (it carries the Portcullis request id) and the same VMs, ports, prefixes and end times.
    */
-  async function reconcile(input: InitiateInput): Promise<JitRequestRecord[] | undefined> {
+  async function reconcile(input: InitiateInput): Promise<Reconciled> {
+    let read = false;
     for (const delay of reconcileDelays) {
       if (delay > 0) await sleep(delay);
       let raw: JitNetworkAccessPolicy;
@@ -464,12 +516,13 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
         logger.warn({ err: error }, "reading the JIT history after a failed initiate failed too");
         continue;
       }
+      read = true;
       const match = (raw.requests ?? [])
         .filter((request) => matchesInput(request as WireRequest, input))
         .sort((a, b) => new Date(b.startTimeUtc).getTime() - new Date(a.startTimeUtc).getTime())[0];
-      if (match) return recordsFor(match as WireRequest, input);
+      if (match) return { kind: "found", records: recordsFor(match as WireRequest, input) };
     }
-    return undefined;
+    return { kind: read ? "absent" : "unreadable" };
   }
 
   async function initiate(input: InitiateInput): Promise<readonly JitRequestRecord[]> {
@@ -491,106 +544,139 @@ export function createJitGateway(options: JitGatewayOptions): JitGateway {
       })),
       justification: input.justification,
     };
-    const startedAt = clock.now();
-    try {
+    const send = () =>
       // Sent once (resent only after a 429): see `initiator`.
-      const response = await initiator.jitNetworkAccessPolicies.initiate(
+      initiator.jitNetworkAccessPolicies.initiate(
         input.policy.resourceGroup,
         input.policy.location,
         input.policy.name,
         body,
         { requestOptions },
       );
-      const records = recordsFor(response as WireRequest, input);
-      logger.info(
-        { vms: names, justification: input.justification, ms: clock.now().getTime() - startedAt.getTime() },
-        "JIT initiate accepted",
-      );
-      return records;
-    } catch (error) {
-      if (!isOutcomeUnknown(error)) {
+    const startedAt = clock.now();
+    let firstServerError: RestErrorLike | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await send();
+        const records = recordsFor(response as WireRequest, input);
+        logger.info(
+          {
+            vms: names,
+            justification: input.justification,
+            attempt,
+            ms: clock.now().getTime() - startedAt.getTime(),
+          },
+          "JIT initiate accepted",
+        );
+        return records;
+      } catch (error) {
+        if (!isOutcomeUnknown(error)) {
+          const mapped = toPortcullisError(error, context);
+          logger.warn({ err: error, code: mapped.code, attempt }, "JIT initiate refused");
+          throw mapped;
+        }
+        // We cannot tell whether Azure recorded the grant. The history can: if an entry with our
+        // nonce and the same VM/ports/source/end time is there, the grant happened; say so.
+        const history = await reconcile(input);
+        if (history.kind === "found") {
+          logger.warn(
+            { err: error, vms: names, justification: input.justification, attempt },
+            "JIT initiate failed in transit but Azure recorded it; treating it as success",
+          );
+          return history.records;
+        }
+        // Only a history actually read and found without it makes a resend safe.
+        const serverError = history.kind === "absent" ? serverErrorOf(error) : undefined;
+        // A 5xx that left no trace in the history is sent again once, with the identical body (same
+        // end, same justification and nonce): should the first land late after all, the second asks
+        // for the very same window and supersedes it with itself. Transport failures and timeouts
+        // are left to the caller's own retry (which looks in the history first).
+        if (serverError && attempt === 1) {
+          firstServerError = serverError;
+          logger.warn(
+            { err: error, vms: names, status: serverError.statusCode, code: serverError.code },
+            "JIT initiate got a server error and is not in the history; sending the identical body once more",
+          );
+          continue;
+        }
+        if (serverError && firstServerError) {
+          logger.error(
+            { err: error, vms: names, status: serverError.statusCode, code: serverError.code },
+            "JIT initiate failed twice with a server error and is not in the policy history",
+          );
+          throw serverFailure(firstServerError, serverError, context, error);
+        }
         const mapped = toPortcullisError(error, context);
-        logger.warn({ err: error, code: mapped.code }, "JIT initiate refused");
+        logger.error(
+          { err: error, code: mapped.code },
+          "JIT initiate failed and is not in the policy history",
+        );
         throw mapped;
       }
-      // We cannot tell whether Azure recorded the grant. The history can: if an entry with our
-      // justification and the same VM/ports/end time is there, the grant happened; say so.
-      const recovered = await reconcile(input);
-      if (recovered) {
-        logger.warn(
-          { err: error, vms: names, justification: input.justification },
-          "JIT initiate failed in transit but Azure recorded it; treating it as success",
-        );
-        return recovered;
-      }
-      const mapped = toPortcullisError(error, context);
-      logger.error({ err: error, code: mapped.code }, "JIT initiate failed and is not in the policy history");
-      throw mapped;
     }
   }
 
-  /** The VM's NIC and subnet NSGs, read fresh, narrowed to inbound Allow rules. */
-  async function listAllowRules(vmId: string): Promise<readonly NsgAllowRule[]> {
+  /**
+   * Every way into the VM from outside, read fresh: per NIC IP configuration, its private address,
+   * its virtual network's address space and the inbound rules (custom and default) of the NSG on its
+   * subnet, then of the NSG on the NIC — what inboundAccess (domain) needs to evaluate as Azure does.
+   */
+  async function listInboundPaths(vmId: string): Promise<readonly InboundPath[]> {
     const vmName = vmRefOf(vmId)?.name ?? vmId;
     return call({ action: `read the network security rules of ${vmName}`, vmName }, async () => {
-      const estate = await readEstate();
-      const vm = estate.vms.find((candidate) => sameId(candidate.id, vmId));
-      const nicIds = (vm?.networkProfile?.networkInterfaces ?? []).map((nic) => nic.id);
-      const nics = estate.nics.filter(
-        (nic) => nicIds.some((id) => sameId(id, nic.id)) || sameId(nic.virtualMachine?.id, vmId),
-      );
-      const subnetIds = nics.flatMap((nic) =>
-        (nic.ipConfigurations ?? []).map((config) => config.subnet?.id),
-      );
-      const subnets = estate.subnets.filter((subnet) => subnetIds.some((id) => sameId(id, subnet.id)));
-      const nsgIds = [
-        ...nics.map((nic) => nic.networkSecurityGroup?.id),
-        ...subnets.map((subnet) => subnet.networkSecurityGroup?.id),
-      ]
-        .filter((id): id is string => id !== undefined)
-        .filter((id, index, all) => all.findIndex((other) => sameId(other, id)) === index);
-      // A shared NSG carries other VMs' JIT rules too; JIT scopes each to the VM's private address.
-      const privateIps = nics
-        .flatMap((nic) => (nic.ipConfigurations ?? []).map((config) => config.privateIPAddress))
-        .filter((ip): ip is string => ip !== undefined);
-      const appliesToVm = (prefixes: readonly string[]) =>
-        prefixes.length === 0 ||
-        prefixes.some(
-          (prefix) =>
-            prefix === "*" || prefix === "VirtualNetwork" || privateIps.includes(prefix.replace(/\/32$/, "")),
-        );
-      const rules: NsgAllowRule[] = [];
-      for (const nsgId of nsgIds) {
-        const resourceGroup = /\/resourceGroups\/([^/]+)\//i.exec(nsgId)?.[1] ?? "";
-        const nsgName = lastSegment(nsgId);
-        const nsg = await network.networkSecurityGroups.get(resourceGroup, nsgName, { requestOptions });
-        for (const rule of nsg.securityRules ?? []) {
-          if (rule.access !== "Allow" || rule.direction !== "Inbound") continue;
-          const destinations = [
-            rule.destinationAddressPrefix,
-            ...(rule.destinationAddressPrefixes ?? []),
-          ].filter((prefix): prefix is string => prefix !== undefined && prefix !== "");
-          if (!appliesToVm(destinations)) continue;
-          rules.push({
-            nsgName,
-            name: rule.name ?? "",
-            priority: rule.priority ?? 0,
-            destinationPorts: [rule.destinationPortRange, ...(rule.destinationPortRanges ?? [])].filter(
-              (port): port is string => port !== undefined && port !== "",
-            ),
-            sourcePrefixes: [rule.sourceAddressPrefix, ...(rule.sourceAddressPrefixes ?? [])].filter(
-              (prefix): prefix is string => prefix !== undefined && prefix !== "",
-            ),
+      const vm = await compute.virtualMachines.get(vmRefOf(vmId)?.resourceGroup ?? "", vmName, {
+        requestOptions,
+      });
+      const nicIds = (vm.networkProfile?.networkInterfaces ?? [])
+        .map((nic) => nic.id)
+        .filter((id): id is string => id !== undefined);
+      const nsgCache = new Map<string, Promise<NsgView>>();
+      const readNsg = (nsgId: string): Promise<NsgView> => {
+        const key = nsgId.toLowerCase();
+        const cached = nsgCache.get(key);
+        if (cached) return cached;
+        const read = network.networkSecurityGroups
+          .get(resourceGroupOf(nsgId), lastSegment(nsgId), { requestOptions })
+          .then((nsg) => ({
+            name: nsg.name ?? lastSegment(nsgId),
+            rules: [...(nsg.securityRules ?? []), ...(nsg.defaultSecurityRules ?? [])]
+              .filter((rule) => rule.direction === "Inbound")
+              .map(toInboundRule),
+          }));
+        nsgCache.set(key, read);
+        return read;
+      };
+      const paths: InboundPath[] = [];
+      for (const nicId of nicIds) {
+        const nic = await network.networkInterfaces.get(resourceGroupOf(nicId), lastSegment(nicId), {
+          requestOptions,
+        });
+        for (const config of nic.ipConfigurations ?? []) {
+          const subnetId = config.subnet?.id;
+          const vnetId = subnetId?.replace(/\/subnets\/[^/]+$/i, "");
+          const vnet = vnetId
+            ? await network.virtualNetworks.get(resourceGroupOf(vnetId), lastSegment(vnetId), {
+                requestOptions,
+              })
+            : undefined;
+          const subnet = vnet?.subnets?.find((candidate) => sameId(candidate.id, subnetId));
+          const nsgIds = [subnet?.networkSecurityGroup?.id, nic.networkSecurityGroup?.id].filter(
+            (id): id is string => id !== undefined,
+          );
+          paths.push({
+            privateIp: config.privateIPAddress ?? "",
+            vnetPrefixes: vnet?.addressSpace?.addressPrefixes ?? [],
+            nsgs: await Promise.all(nsgIds.map(readNsg)),
           });
         }
       }
-      return rules;
+      return paths;
     });
   }
 
   return {
     listVms,
-    listAllowRules,
+    listInboundPaths,
     async findVms(name: string): Promise<readonly VmWithJit[]> {
       const wanted = name.trim().toLowerCase();
       return (await listVms()).filter((vm) => vm.ref.name.toLowerCase() === wanted);

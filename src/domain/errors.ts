@@ -9,6 +9,8 @@ export const ErrorCode = {
   AzureThrottled: "azure_throttled",
   AzureUnavailable: "azure_unavailable",
   AzureForbidden: "azure_forbidden",
+  /** An initiate answered 5xx, absent from the history, resent once with the identical body, 5xx again. */
+  AzureServerError: "azure_server_error",
   StoreConflict: "store_conflict",
   BadCommand: "bad_command",
   /** checkRequest said no before anyone was asked (port, duration, source, reason, approvers). */

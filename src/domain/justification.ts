@@ -1,7 +1,10 @@
 /**
  * What Azure is told: the initiate calls for an approved request and the justification text
- * that ties Azure's request history back to ours. The request id leads the justification so a
- * retried initiate can be recognised in the policy's `requests` (and is never the part cut off).
+ * that ties Azure's request history back to ours. The request id and a random nonce lead the
+ * justification, so a retried initiate can be recognised in the policy's `requests` (and they are
+ * never the part cut off). The id alone is a per-database counter: two deployments, a database
+ * reset or a person typing "Portcullis R-17" in the portal make the same one. The nonce cannot
+ * collide; history is matched on it, with the VM, port, source and end (history-match.ts).
  */
 import { type AccessRequest, approvals, deciderOf } from "./access-request.ts";
 import { personName } from "./person.ts";
@@ -15,12 +18,24 @@ export const MAX_JUSTIFICATION_LENGTH = 1000;
 
 const PREFIX = "Portcullis";
 
-/** "Portcullis R-17 | requested by Sam Engineer (sam@contoso.com) | approved by Alice Owner (alice@contoso.com) | reason: INC-4211". */
-export function justificationFor(request: AccessRequest): string {
+/** A nonce as it may appear in a justification: base64url, 16 to 64 characters. */
+const NONCE = /^[A-Za-z0-9_-]{16,64}$/;
+
+export function isNonce(text: string): boolean {
+  return NONCE.test(text);
+}
+
+/**
+ * "Portcullis R-17 #Xq3…(nonce) | requested by Sam Engineer (sam@contoso.com) | approved by Alice
+ * Owner (alice@contoso.com) | reason: INC-4211". Without a nonce (records from before nonces): the
+ * old form, so a retry of an old initiate sends the identical text.
+ */
+export function justificationFor(request: AccessRequest, nonce?: string): string {
+  if (nonce !== undefined && !isNonce(nonce)) throw new Error("a nonce is 16-64 base64url characters");
   const requester = personName(request.requester);
   const approvers = approvals(request).map((decision) => personName(deciderOf(decision)));
   const head = [
-    `${PREFIX} ${request.id}`,
+    nonce === undefined ? `${PREFIX} ${request.id}` : `${PREFIX} ${request.id} #${nonce}`,
     `requested by ${requester}`,
     approvers.length > 0 ? `approved by ${approvers.join(", ")}` : "not approved",
   ].join(" | ");
@@ -34,6 +49,32 @@ export function justificationFor(request: AccessRequest): string {
 /** The Portcullis request id a justification names, if it is one of ours. */
 export function requestIdFromJustification(justification: string | undefined): string | undefined {
   return /^Portcullis (R-\d+)(?:\s|$)/.exec(justification ?? "")?.[1];
+}
+
+/** The nonce a justification carries right after the request id, if any. */
+export function nonceFromJustification(justification: string | undefined): string | undefined {
+  return /^Portcullis R-\d+ #([A-Za-z0-9_-]{16,64})(?:\s|$)/.exec(justification ?? "")?.[1];
+}
+
+/** What ties a history entry to one of our initiates. */
+export interface InitiateTag {
+  readonly requestId: string;
+  /** Absent for records from before nonces. */
+  readonly nonce?: string;
+  /** Without a nonce: the exact justification sent, when known (stricter than the id alone). */
+  readonly justification?: string;
+}
+
+/**
+ * Does a history entry's justification carry this tag? With a nonce, the nonce decides (the id is
+ * a counter others can repeat; the rest of the text may be cut). Without one, the exact text when
+ * known, else the id: how records made before nonces were matched, kept so they still work.
+ */
+export function carriesTag(justification: string | undefined, tag: InitiateTag): boolean {
+  if (requestIdFromJustification(justification) !== tag.requestId) return false;
+  if (tag.nonce !== undefined) return nonceFromJustification(justification) === tag.nonce;
+  if (tag.justification !== undefined) return justification === tag.justification;
+  return true;
 }
 
 export interface InitiateCall {
@@ -54,11 +95,15 @@ export interface InitiateCall {
  * carries several VMs only when they share a policy. Shaped like app/ports InitiateInput.
  * Undefined when the request has no source yet (nothing may be opened without one).
  */
-export function initiatePlan(request: AccessRequest, decidedAt: Date): readonly InitiateCall[] | undefined {
+export function initiatePlan(
+  request: AccessRequest,
+  decidedAt: Date,
+  nonce?: string,
+): readonly InitiateCall[] | undefined {
   const source = request.source;
   if (source === undefined) return undefined;
   const endTimeUtc = new Date(decidedAt.getTime() + request.durationMs);
-  const justification = justificationFor(request);
+  const justification = justificationFor(request, nonce);
   const calls = new Map<
     string,
     { policy: InitiateCall["policy"]; virtualMachines: InitiateCall["virtualMachines"][number][] }

@@ -5,7 +5,8 @@
  * can. This reads Azure's request history to tell when that happened to one of our windows.
  */
 import type { AccessRequest } from "./access-request.ts";
-import { requestIdFromJustification } from "./justification.ts";
+import { samePrefix } from "./history-match.ts";
+import { carriesTag, type InitiateTag } from "./justification.ts";
 import type { JitRequestRecord } from "./vm.ts";
 
 export interface Supersession {
@@ -16,15 +17,17 @@ export interface Supersession {
 }
 
 /**
- * The first VM+port of `request` whose newest initiate in `history` is not one of `ownIds` (the
- * request itself and the extensions that continue it) and is newer than the request's own latest
- * initiate. Undefined when every port is still the request's own, or when the history does not
- * show the request at all (nothing to compare with: Azure's history is not complete for ever).
+ * The first VM+port of `request` whose newest initiate in `history` is not one of `own` (the
+ * request itself and the extensions that continue it, by nonce — by id for records from before
+ * nonces — and from the request's source) and is newer than the request's own latest initiate.
+ * Undefined when every port is still the request's own, or when the history does not show the
+ * request at all (nothing to compare with: Azure's history is not complete for ever).
+ * The end is not compared: `extend` and `done` move it, and a 128-bit nonce needs no help.
  */
 export function supersededIn(
   request: AccessRequest,
   history: readonly JitRequestRecord[],
-  ownIds: ReadonlySet<string>,
+  own: readonly InitiateTag[],
 ): Supersession | undefined {
   for (const target of request.targets) {
     for (const port of target.ports) {
@@ -35,10 +38,14 @@ export function supersededIn(
             entry.ports.some((candidate) => candidate.number === port),
         )
         .sort((a, b) => b.startTimeUtc.getTime() - a.startTimeUtc.getTime());
-      const isOwn = (entry: JitRequestRecord) => {
-        const id = requestIdFromJustification(entry.justification);
-        return id !== undefined && ownIds.has(id);
-      };
+      const isOwn = (entry: JitRequestRecord) =>
+        own.some((tag) => carriesTag(entry.justification, tag)) &&
+        entry.ports.some(
+          (candidate) =>
+            candidate.number === port &&
+            request.source !== undefined &&
+            samePrefix(candidate.allowedSourceAddressPrefix, request.source.prefix),
+        );
       const newestOwn = entries.find(isOwn);
       const newest = entries[0];
       if (newestOwn === undefined || newest === undefined || isOwn(newest)) continue;

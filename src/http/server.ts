@@ -1,4 +1,4 @@
-/** The HTTP surface: Bot Framework messages, the one-time IP links, health. Transport only. */
+/** The HTTP surface: Bot Framework messages, the one-time IP links, health and readiness. Transport only. */
 import type { AddressInfo } from "node:net";
 import restify from "restify";
 import type { AppContext } from "../app/context.ts";
@@ -6,6 +6,7 @@ import { confirmSourceLink, type LinkPage, type LinkPeer, previewSourceLink } fr
 import type { PortcullisTeamsAdapter, TurnAnswer } from "../chat/teams/teams-adapter.ts";
 import type { TeamsBot } from "../chat/teams/teams-bot.ts";
 import { asPortcullisError } from "../domain/errors.ts";
+import { createArmReadiness } from "./arm-readiness.ts";
 import { readFormBody } from "./form-body.ts";
 import { checkInboundActivity, type ReplyPolicy, replyAllowed } from "./inbound-activity.ts";
 import { CONFIRM_PATH, linkPageHtml } from "./link-page.ts";
@@ -105,18 +106,32 @@ export function createHttpServer(deps: HttpDeps): restify.Server {
     await sendLinkPage(app, res, () => confirmSourceLink(app, token, shown, peerOf(req)));
   });
 
-  server.get("/healthz", async (_req: restify.Request, res: restify.Response) => {
-    const [storeCheck, armCheck] = await Promise.all([
+  // Liveness: the process answers and the store does. ARM is reported beside it from a cache
+  // (arm-readiness.ts) and never fails it: with ARM down the bot can still say so to its users.
+  const armReadiness = createArmReadiness(() => app.gateway.checkHealth(), app.clock);
+  armReadiness.current();
+  const health = async (): Promise<{ storeOk: boolean; body: Record<string, string> }> => {
+    const [storeCheck, arm] = await Promise.all([
       check(() => app.store.ping()),
-      check(() => app.gateway.checkHealth()),
+      armReadiness.settled(FIRST_ARM_CHECK_WAIT_MS),
     ]);
-    const healthy = storeCheck === "ok" && armCheck === "ok";
-    if (!healthy) app.logger.warn({ store: storeCheck, arm: armCheck }, "health check failed");
-    res.send(healthy ? 200 : 503, {
-      status: healthy ? "ok" : "unavailable",
-      store: storeCheck,
-      arm: armCheck,
-    });
+    const storeOk = storeCheck === "ok";
+    if (!storeOk || arm.arm !== "ok")
+      app.logger.warn({ store: storeCheck, ...arm }, "health check not clean");
+    return { storeOk, body: { status: storeOk ? "ok" : "unavailable", store: storeCheck, ...arm } };
+  };
+
+  server.get("/healthz", async (_req: restify.Request, res: restify.Response) => {
+    const { storeOk, body } = await health();
+    res.send(storeOk ? 200 : 503, body);
+  });
+
+  // Readiness in the strict sense (store and ARM both fine, ARM as last checked): for monitors and
+  // dashboards. Not for App Service's health check: every instance shares the same ARM.
+  server.get("/readyz", async (_req: restify.Request, res: restify.Response) => {
+    const { storeOk, body } = await health();
+    const ready = storeOk && body.arm === "ok";
+    res.send(ready ? 200 : 503, { ...body, status: ready ? "ok" : "unavailable" });
   });
 
   return server;
@@ -134,6 +149,9 @@ export async function listen(server: restify.Server, port: number, host: string)
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/** A health probe before the first ARM answer waits this long for it, then answers without it. */
+const FIRST_ARM_CHECK_WAIT_MS = 2_000;
 
 /** A token, the address shown and the form's framing fit in far less. */
 const LINK_FORM_MAX_BYTES = 2048;

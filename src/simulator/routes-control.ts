@@ -26,6 +26,8 @@ export interface LoggedRequest {
   readonly time: string;
   status?: number;
   fault?: string;
+  /** The request body of a POST, as sent (tests compare a resent initiate with the first). */
+  body?: string;
 }
 
 export interface ControlDeps {

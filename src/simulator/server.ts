@@ -114,6 +114,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       path: url.pathname,
       query: url.search,
       time: clock.now().toISOString(),
+      ...(method === "POST" ? { body: text } : {}),
     };
     requests.push(entry);
     if (requests.length > MAX_LOGGED_REQUESTS) requests.shift();

@@ -649,6 +649,7 @@ export class SimState {
     const stored = this.model.resources.get(key);
     if (stored) {
       if (String(stored.type) !== NSG_TYPE) return stored;
+      this.settle(); // an NSG read by id shows JIT's rules as of now, like every other read
       const copy = structuredClone(stored);
       (copy.properties as Json).securityRules = this.nsgRules(key);
       return copy;

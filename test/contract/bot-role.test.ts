@@ -6,10 +6,12 @@
  * does a role action nothing calls (unless listed below with its reason). Then every action is
  * removed in turn: without it, some gateway operation must fail, so no action is there for show.
  */
+
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { JitGateway } from "../../src/app/ports.ts";
 import { BOT_ROLE_ACTIONS, BOT_ROLE_NAME } from "../../src/azure/bot-role.ts";
 import { createJitGateway } from "../../src/azure/jit-gateway.ts";
+import { inboundAccess } from "../../src/domain/inbound-access.ts";
 import { actionFor } from "../../src/simulator/rbac.ts";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
 
@@ -44,7 +46,12 @@ const OPERATIONS: readonly { readonly method: string; readonly path: RegExp; rea
     "Microsoft.Network/azureFirewalls",
     "Microsoft.Network/publicIPAddresses",
   ].map((type) => ({ method: "GET", path: re(`${SUB}/providers/${type}`), action: `${type}/read` })),
-  // The closure check reads each NSG that filters the VM (NIC and subnet) by id.
+  // The closure check reads the VM, its NICs, their virtual network and each NSG that filters it, by id.
+  ...[
+    "Microsoft.Compute/virtualMachines",
+    "Microsoft.Network/networkInterfaces",
+    "Microsoft.Network/virtualNetworks",
+  ].map((type) => ({ method: "GET", path: re(`${RG}/providers/${type}/[^/]+`), action: `${type}/read` })),
   {
     method: "GET",
     path: re(`${RG}/providers/Microsoft.Network/networkSecurityGroups/[^/]+`),
@@ -169,7 +176,7 @@ describe("the bot's custom role", () => {
     );
     // The gateway turns it into a sentence, not a retry loop.
     const vm = `/subscriptions/${simulator.subscriptionId}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01`;
-    await expect(gateway.listAllowRules(vm)).rejects.toMatchObject({ code: "azure_forbidden" });
+    await expect(gateway.listInboundPaths(vm)).rejects.toMatchObject({ code: "azure_forbidden" });
   });
 
   it("grants no wildcard, no write and no delete", () => {
@@ -252,8 +259,8 @@ async function driveGateway(): Promise<string[]> {
   );
   await attempt(
     "closure",
-    () => gateway.listAllowRules(webId),
-    (rules) => `ok ${rules.some((rule) => rule.sourcePrefixes.includes("203.0.113.7"))}`,
+    () => gateway.listInboundPaths(webId),
+    (paths) => `ok ${inboundAccess(paths, "203.0.113.7", 22).reachable}`,
   );
   await attempt(
     "health",

@@ -24,6 +24,7 @@ import {
   type WireRequest,
 } from "../../src/azure/mapping.ts";
 import { ErrorCode, PortcullisError } from "../../src/domain/errors.ts";
+import { inboundAccess } from "../../src/domain/inbound-access.ts";
 import type { JitState } from "../../src/domain/vm.ts";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
 
@@ -353,6 +354,7 @@ interface LoggedArmCall {
   readonly path: string;
   readonly status?: number;
   readonly fault?: string;
+  readonly body?: string;
 }
 
 describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => {
@@ -536,12 +538,15 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
     expect(latest?.ports[0]).toMatchObject({ status: "Revoked", statusReason: "Expired" });
   });
 
-  it("listAllowRules shows the Allow rule an initiate added, on the VM's own NSG, until the end time", async () => {
-    const allowsFrom = async (vm: string, resourceGroup: string, source: string) =>
-      (await gateway.listAllowRules(vmId(resourceGroup, vm))).filter(
-        (rule) => rule.sourcePrefixes.includes(source) && rule.destinationPorts.includes("22"),
-      );
-    expect(await allowsFrom("web-01", "rg-web", "203.0.113.9")).toEqual([]);
+  it("listInboundPaths + inboundAccess agree with the simulator's probe: JIT's Allow rule lets the address in until the end time, then JIT's Deny keeps it out (issue 11, item 7)", async () => {
+    const verdict = async (vm: string, source: string, port = 22) =>
+      inboundAccess(await gateway.listInboundPaths(vmId("rg-web", vm)), source, port);
+    const paths = await gateway.listInboundPaths(vmId("rg-web", "web-01"));
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths[0]?.privateIp).toMatch(/^10\./);
+    expect(paths[0]?.vnetPrefixes.length).toBeGreaterThan(0);
+    expect(paths[0]?.nsgs.flatMap((nsg) => nsg.rules.map((rule) => rule.name))).toContain("DenyAllInBound");
+    expect(await verdict("web-01", "203.0.113.9")).toEqual({ reachable: false });
     await gateway.initiate({
       policy: rgWeb,
       virtualMachines: [
@@ -552,13 +557,18 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
       ],
       justification: "Portcullis R-9",
     });
-    const [rule, ...others] = await allowsFrom("web-01", "rg-web", "203.0.113.9");
-    expect(others).toEqual([]);
-    expect(rule?.name).toMatch(/^SecurityCenter-JITRule-/);
-    // Another VM's NSG does not show it.
-    expect(await allowsFrom("web-02", "rg-web", "203.0.113.9")).toEqual([]);
+    const open = await verdict("web-01", "203.0.113.9");
+    expect(open.reachable).toBe(true);
+    expect(open.reachable && open.via.at(-1)?.ruleName).toMatch(/^SecurityCenter-JITRule-/);
+    expect(await probe("203.0.113.9", "web-01", 22)).toBe(true);
+    // Another address, another VM: out; HTTPS from the Internet: in, by the standing rule.
+    expect(await verdict("web-01", "203.0.113.10")).toEqual({ reachable: false });
+    expect(await verdict("web-02", "203.0.113.9")).toEqual({ reachable: false });
+    const https = await verdict("web-01", "203.0.113.10", 443);
+    expect(https.reachable && https.via.map((via) => via.ruleName)).toContain("Allow-HTTPS-Internet");
     await control("POST", "/_sim/clock", { advanceMs: 61 * 60 * 1000 });
-    expect(await allowsFrom("web-01", "rg-web", "203.0.113.9")).toEqual([]);
+    expect(await verdict("web-01", "203.0.113.9")).toEqual({ reachable: false });
+    expect(await probe("203.0.113.9", "web-01", 22)).toBe(false);
   });
 
   it("one initiate opens several VMs", async () => {
@@ -665,14 +675,52 @@ describe("JitGateway against the ARM simulator (real Azure SDK clients)", () => 
     expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
   });
 
-  it("500 on the initiate (issue 10, item 12): not resent; nothing in the history, so AzureUnavailable for the grant's own retry", async () => {
+  it("500 on the initiate, nothing in the history (issue 11, item 15): resent once with the identical body, and that one grants", async () => {
     await control("POST", "/_sim/faults", {
       kind: "500",
       match: { method: "POST", pathIncludes: "/initiate" },
     });
-    await expect(initiateWeb01("Portcullis R-5")).rejects.toMatchObject({ code: ErrorCode.AzureUnavailable });
-    expect((await armCalls("/initiate")).map((call) => call.status)).toEqual([500]);
-    expect(await historyFor("web-01", "Portcullis R-5")).toEqual([]);
+    const records = await initiateWeb01("Portcullis R-5");
+    expect(records[0]?.ports[0]?.status).toBe("Initiated");
+    const posts = (await armCalls("/initiate")).filter((call) => call.method === "POST");
+    expect(posts.map((call) => call.status)).toEqual([500, 202]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    expect(await historyFor("web-01", "Portcullis R-5")).toHaveLength(1);
+    expect(await probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+
+  it("500 twice, nothing in the history (issue 11, item 15): two identical POSTs and no third; Azure's code in a sentence, not for the caller to retry", async () => {
+    await control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 5,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const error = await initiateWeb01("Portcullis R-5b").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PortcullisError);
+    const mapped = error as PortcullisError;
+    expect(mapped.code).toBe(ErrorCode.AzureServerError);
+    expect(mapped.userMessage).toMatch(
+      /^Azure failed twice with a server error \(HTTP 500 InternalServerError\) when I tried to open JIT access to web-01, and its request history shows nothing, so Azure did not act on it\./,
+    );
+    const posts = (await armCalls("/initiate")).filter((call) => call.method === "POST");
+    expect(posts.map((call) => call.status)).toEqual([500, 500]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    expect(await historyFor("web-01", "Portcullis R-5b")).toEqual([]);
+    expect(await probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("a dropped initiate with nothing in the history is not resent by the gateway: AzureUnavailable for the grant's own retry", async () => {
+    await control("POST", "/_sim/faults", {
+      kind: "drop",
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    await expect(initiateWeb01("Portcullis R-5c")).rejects.toMatchObject({
+      code: ErrorCode.AzureUnavailable,
+    });
+    expect((await armCalls("/initiate")).filter((call) => call.method === "POST")).toHaveLength(1);
     expect(await probe("203.0.113.7", "web-01", 22)).toBe(false);
   });
 

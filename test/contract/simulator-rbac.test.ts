@@ -174,7 +174,7 @@ describe("the simulator enforcing a role", () => {
       headers: { "content-type": "application/json" },
     });
     const gateway = createJitGateway({ armEndpoint: sim.url, subscriptionId: sim.subscriptionId });
-    const refused = await gateway.listAllowRules(WEB_01).catch((error: unknown) => error);
+    const refused = await gateway.listInboundPaths(WEB_01).catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: "azure_forbidden" });
     const log = (await (
       await fetch(`${sim.url}/_sim/requests?pathIncludes=networkSecurityGroups`)
@@ -183,6 +183,6 @@ describe("the simulator enforcing a role", () => {
     };
     expect(log.value[0]).toMatchObject({ status: 403, fault: "403" });
     // One use only: the next read passes.
-    await expect(gateway.listAllowRules(WEB_01)).resolves.toBeDefined();
+    await expect(gateway.listInboundPaths(WEB_01)).resolves.toBeDefined();
   });
 });

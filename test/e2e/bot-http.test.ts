@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
 import { openStore } from "../../src/store/index.ts";
 import { type BotProcess, repoRoot, startBotProcess } from "../support/bot-process.ts";
 import { type FakeConnector, startFakeConnector } from "../support/fake-connector.ts";
@@ -86,11 +87,18 @@ describe("the bot over HTTP", () => {
     expect(text).toContain("`vms`");
   });
 
-  it("reports store and ARM health", async () => {
+  it("reports store and ARM health; /readyz agrees", async () => {
     const health = await fetch(`${bot.url}/healthz`);
     if (health.status !== 200) console.log(bot.output().slice(-3000));
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ status: "ok", store: "ok", arm: "ok" });
+    expect(await health.json()).toEqual({
+      status: "ok",
+      store: "ok",
+      arm: "ok",
+      armCheckedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    const ready = await fetch(`${bot.url}/readyz`);
+    expect(ready.status).toBe(200);
   });
 
   it("handles an activity delivered twice only once", async () => {
@@ -132,5 +140,69 @@ describe("the bot over HTTP", () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe("health while ARM throttles (issue 11, item 14)", () => {
+  let sim: RunningSimulator;
+  let throttled: BotProcess;
+  let throttledData: string;
+  const simControl = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const response = await fetch(`${sim.url}${path}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    });
+    return response.status === 204 ? undefined : response.json();
+  };
+  const policyCalls = async (): Promise<number> =>
+    (
+      (await simControl("GET", "/_sim/requests?pathIncludes=/jitNetworkAccessPolicies")) as {
+        value: unknown[];
+      }
+    ).value.length;
+
+  beforeAll(async () => {
+    sim = await startSimulator({ port: 0 });
+    // Every JIT policy read is throttled from the start, the SDK's retries included.
+    await simControl("POST", "/_sim/faults", {
+      kind: "429",
+      retryAfterSeconds: 0,
+      times: 100_000,
+      match: { pathIncludes: "/jitNetworkAccessPolicies" },
+    });
+    throttledData = mkdtempSync(join(tmpdir(), "portcullis-e2e-"));
+    throttled = await startBotProcess({
+      DATA_DIR: throttledData,
+      AZURE_ARM_ENDPOINT: sim.url,
+      AZURE_SUBSCRIPTION_ID: sim.subscriptionId,
+    });
+  });
+  afterAll(async () => {
+    await throttled?.stop();
+    await sim?.close();
+    if (throttledData) rmSync(throttledData, { recursive: true, force: true });
+  });
+
+  it("/healthz stays 200 (liveness: process and store) and carries ARM's state as a detail; /readyz says 503", async () => {
+    let body: Record<string, string> = {};
+    for (let i = 0; i < 60 && !String(body.arm ?? "").includes("throttling"); i++) {
+      const health = await fetch(`${throttled.url}/healthz`);
+      expect(health.status).toBe(200);
+      body = (await health.json()) as Record<string, string>;
+      if (!String(body.arm).includes("throttling")) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(body).toMatchObject({ status: "ok", store: "ok" });
+    expect(body.arm).toMatch(/^Azure is throttling the bot's requests/);
+    const ready = await fetch(`${throttled.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: "unavailable", store: "ok" });
+  });
+
+  it("health probes do not hammer ARM: twenty probes within the cache's life add no ARM call", async () => {
+    const before = await policyCalls();
+    for (let i = 0; i < 20; i++) expect((await fetch(`${throttled.url}/healthz`)).status).toBe(200);
+    expect(await policyCalls()).toBe(before);
   });
 });

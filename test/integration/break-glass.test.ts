@@ -233,9 +233,9 @@ describe("the review", () => {
 });
 
 describe("when Azure says no", () => {
-  it("the on-call hears at once with the fallback, then the request fails loudly; nothing is open", async () => {
+  it("Azure unreachable: the on-call hears at once with the fallback and it is retried; nothing is open", async () => {
     await h.control("POST", "/_sim/faults", {
-      kind: "500",
+      kind: "drop",
       times: 100,
       match: { method: "POST", pathIncludes: "/initiate" },
     });
@@ -250,12 +250,29 @@ describe("when Azure says no", () => {
       h.clock.advance(10_000);
       await h.settle();
     }
+    expect((await record(id))?.request.state).toBe("failed");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+
+  it("a 5xx on the initiate and again on its one resend (issue 11, item 15): fails loudly at once with Azure's code and the fallback; nothing is open", async () => {
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 100,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const id = idIn(await breakGlass(h.app, olive, bg("bg web-01 INC-9 from 203.0.113.7 down")));
+    await h.settle();
     const rec = await record(id);
     expect(rec?.request.state).toBe("failed");
     expect(
       h.notifier
         .textsTo("olive@contoso.com")
-        .some((text) => text.includes(`${id} could not be opened`) && text.includes("az rest")),
+        .some(
+          (text) =>
+            text.includes(`${id} could not be opened`) &&
+            text.includes("HTTP 500 InternalServerError") &&
+            text.includes("az rest"),
+        ),
     ).toBe(true);
     expect(
       h.notifier.sent.some(

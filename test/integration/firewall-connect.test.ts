@@ -4,8 +4,8 @@
  * and the notice and the card tell the user to connect to firewall IP : mapped port.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import * as decideUseCase from "../../src/app/decide.ts";
 import type { ChatUser } from "../../src/app/context.ts";
+import * as decideUseCase from "../../src/app/decide.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { approvalCard } from "../../src/chat/cards.ts";

@@ -4,7 +4,7 @@
  * through the real SDK, and the simulator reads the same clock, so JIT expiry happens on cue.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { finishAccess } from "../../src/app/access-window.ts";
+import { finishAccess, MAX_CLOSURE_ATTEMPTS } from "../../src/app/access-window.ts";
 import type { AppContext } from "../../src/app/context.ts";
 import * as decideUseCase from "../../src/app/decide.ts";
 import { extendAccess } from "../../src/app/extend.ts";
@@ -17,6 +17,8 @@ import { createTimerRunner } from "../../src/app/timer-runner.ts";
 import { approvalCard, windowCard } from "../../src/chat/cards.ts";
 import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
+import { ErrorCode, PortcullisError } from "../../src/domain/errors.ts";
+import { initiatePlan } from "../../src/domain/justification.ts";
 import {
   alice,
   type Harness,
@@ -34,6 +36,7 @@ const decide = async (...args: Parameters<typeof decideUseCase.decide>) => {
 import { elementsOfType, visibleText } from "../support/card-inspection.ts";
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 let h: Harness;
 
 beforeEach(async () => {
@@ -118,9 +121,9 @@ describe("an open window", () => {
   });
 
   it("a grant retried after Azure trouble keeps the end time planned at the first attempt", async () => {
-    // One 500: the initiate is never resent by the SDK, so the grant timer's first attempt fails.
+    // One lost request: the gateway does not resend it (only a 5xx is resent), so the grant timer's first attempt fails.
     await h.control("POST", "/_sim/faults", {
-      kind: "500",
+      kind: "drop",
       times: 1,
       match: { method: "POST", pathIncludes: "/initiate" },
     });
@@ -567,9 +570,9 @@ describe("second thoughts: a window's end withdraws its extensions (issue 9, ite
 
   it("expiry withdraws an approved extension Azure had not opened yet: its retried grant never opens the port", async () => {
     const { id, extension } = await extensionAsked();
-    // Azure fails the extension's first two grant attempts (one call each: the initiate is never resent).
+    // The extension's first two grant attempts are lost on the way (one call each: only a 5xx is resent).
     await h.control("POST", "/_sim/faults", {
-      kind: "500",
+      kind: "drop",
       times: 2,
       match: { method: "POST", pathIncludes: "/initiate" },
     });
@@ -826,5 +829,264 @@ describe("the initiate is sent once (issue 10, item 12)", () => {
     );
     expect(policy.requests.filter((entry) => entry.justification?.includes(id))).toHaveLength(1);
     expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+});
+
+describe("a 5xx on the initiate (issue 11, item 15)", () => {
+  async function initiatePosts(): Promise<{ status?: number; body?: string }[]> {
+    return (
+      (await h.control("GET", "/_sim/requests?pathIncludes=/initiate")) as {
+        value: { method: string; status?: number; body?: string }[];
+      }
+    ).value.filter((call) => call.method === "POST");
+  }
+
+  it("one 500 with nothing in the history: the identical body is sent once more and the window opens", async () => {
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const id = await approvedAndOpen();
+    const posts = await initiatePosts();
+    expect(posts.map((call) => call.status)).toEqual([500, 202]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+    expect(await stateOf(id)).toBe("active");
+  });
+
+  it("500 again on the resend: the request fails at once with Azure's code in a sentence; no third initiate, ever", async () => {
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 50,
+      match: { method: "POST", pathIncludes: "/initiate" },
+    });
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
+    const id = asked.requestId ?? "";
+    await decide(h.app, alice, id, "approve");
+    await h.settle();
+    for (let i = 0; i < 5; i++) {
+      h.clock.advance(MINUTE);
+      await h.settle();
+    }
+    expect(await stateOf(id)).toBe("failed");
+    const posts = await initiatePosts();
+    expect(posts.map((call) => call.status)).toEqual([500, 500]);
+    expect(posts[1]?.body).toBe(posts[0]?.body);
+    const told = h.notifier
+      .textsTo("sam@contoso.com")
+      .find((text) => text.includes(`${id} could not be opened`));
+    expect(told).toContain("HTTP 500 InternalServerError");
+    expect(told).toContain("Azure did not act on it");
+    expect(told).not.toMatch(/[{}]/);
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
+  });
+});
+
+describe("an id that is not ours alone (issue 11, item 9)", () => {
+  async function initiateOutside(justification: string, source: string, minutes: number): Promise<void> {
+    const vmId = `/subscriptions/${h.simulator.subscriptionId}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01`;
+    await h.app.gateway.initiate({
+      policy: { resourceGroup: "rg-web", location: "westeurope", name: "default" },
+      virtualMachines: [
+        {
+          vmId,
+          ports: [
+            {
+              number: 22,
+              endTimeUtc: new Date(h.clock.now().getTime() + minutes * MINUTE),
+              allowedSourceAddressPrefix: source,
+            },
+          ],
+        },
+      ],
+      justification,
+    });
+  }
+
+  it("another deployment (or a reset database) already used R-1 on this VM: our R-1 still initiates, for our address, and says so truly", async () => {
+    await initiateOutside("Portcullis R-1 | requested by Pat Other (pat@fabrikam.com)", "198.51.100.20", 120);
+    const id = await approvedAndOpen();
+    expect(id).toBe("R-1");
+    const record = (await h.store.requests.get<RequestRecord>(id))?.data;
+    expect(record?.nonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(record?.request.grant?.justification).toMatch(
+      new RegExp(`^Portcullis R-1 #${record?.nonce} \\| `),
+    );
+    expect(record?.request.grant?.endTimeUtc).toBe("2026-11-24T10:00:00.000Z");
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+  });
+
+  it('a person types "Portcullis R-1" in the portal over our window: it is noticed as a replacement, not taken for ours', async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(2 * MINUTE);
+    await initiateOutside(`Portcullis ${id} | typed by hand`, "203.0.113.99", 180);
+    h.clock.advance(3 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("revoked");
+    expect(h.notifier.textsTo("sam@contoso.com").some((text) => text.includes("no longer yours"))).toBe(true);
+  });
+
+  it("a record from before nonces, whose first attempt got through with the old text: found in the history by id, VM, port, source and end; no second initiate", async () => {
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
+    const id = asked.requestId ?? "";
+    await decide(h.app, alice, id, "approve");
+    const stored = await h.store.requests.get<RequestRecord>(id);
+    if (!stored) throw new Error("no record");
+    const plannedEnd = "2026-11-24T10:00:00.000Z";
+    await h.store.requests.compareAndSwap(stored.id, stored.version, {
+      state: stored.state,
+      data: { ...stored.data, plannedEnd },
+    });
+    const [call] = initiatePlan(stored.data.request, new Date(Date.parse(plannedEnd) - HOUR)) ?? [];
+    if (!call) throw new Error("no plan");
+    await h.app.gateway.initiate(call);
+    await h.control("DELETE", "/_sim/requests");
+    await h.settle();
+    expect(await stateOf(id)).toBe("active");
+    const record = (await h.store.requests.get<RequestRecord>(id))?.data;
+    expect(record?.nonce).toBeUndefined();
+    expect(record?.request.grant?.justification).toBe(call.justification);
+    const posts = (
+      (await h.control("GET", "/_sim/requests?pathIncludes=/initiate")) as { value: { method: string }[] }
+    ).value.filter((entry) => entry.method === "POST");
+    expect(posts).toHaveLength(0);
+  });
+});
+
+describe("closure checks that tell the truth (issue 11, item 7)", () => {
+  it("a standing rule that outranks JIT's Deny still lets the address in: the alarm names it, no 'closure verified'", async () => {
+    await h.close();
+    h = await startHarness({
+      fleet: (fleet) => ({
+        ...fleet,
+        networkSecurityGroups: (fleet.networkSecurityGroups ?? []).map((nsg) =>
+          nsg.name === "nsg-web"
+            ? {
+                ...nsg,
+                rules: [
+                  ...(nsg.rules ?? []),
+                  {
+                    name: "Allow-SSH-Anywhere-Legacy",
+                    priority: 300,
+                    access: "Allow" as const,
+                    sourceAddressPrefix: "Internet",
+                    destinationPortRange: "22",
+                  },
+                ],
+              }
+            : nsg,
+        ),
+      }),
+    });
+    const id = await approvedAndOpen();
+    h.clock.advance(62 * MINUTE);
+    await h.settle();
+    expect(await stateOf(id)).toBe("expired");
+    // Azure did remove JIT's Allow rule; the address gets in all the same.
+    expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(true);
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types).toContain("request.closure_failed");
+    expect(types).not.toContain("request.closure_verified");
+    const alarm = h.notifier.textsTo("alice@contoso.com").find((text) => text.includes("should have closed"));
+    expect(alarm).toContain("203.0.113.7 can still get in");
+    expect(alarm).toContain("web-01 port 22: Allow rule Allow-SSH-Anywhere-Legacy (priority 300) on nsg-web");
+    expect(
+      h.notifier.sent.some(
+        (entry) =>
+          entry.to === "conversation:security" &&
+          entry.message.kind === "text" &&
+          markdownOf(entry.message.text).includes("Allow-SSH-Anywhere-Legacy"),
+      ),
+    ).toBe(true);
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.closure?.closed).toBe(false);
+  });
+
+  it("NSG reads keep failing (5xx): the check stops after a bounded number of attempts and says so to approvers and security, loudly, once", async () => {
+    const id = await approvedAndOpen();
+    await h.control("POST", "/_sim/faults", {
+      kind: "500",
+      times: 100_000,
+      match: { method: "GET", pathIncludes: "/networkSecurityGroups/" },
+    });
+    h.clock.advance(62 * MINUTE);
+    for (let i = 0; i < 12; i++) {
+      await h.settle();
+      h.clock.advance(5 * MINUTE);
+    }
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types.filter((type) => type === "request.closure_unverified")).toHaveLength(1);
+    expect(types).not.toContain("request.closure_verified");
+    const event = (await h.store.audit.list({ requestId: id })).find(
+      (each) => each.type === "request.closure_unverified",
+    );
+    expect(event?.payload.attempts).toBe(MAX_CLOSURE_ATTEMPTS);
+    const told = h.notifier.textsTo("alice@contoso.com").filter((text) => text.includes("I could not check"));
+    expect(told).toHaveLength(1);
+    expect(told[0]).toContain(`I could not check that ${id} closed`);
+    expect(told[0]).toContain(`I tried ${MAX_CLOSURE_ATTEMPTS} times and have stopped`);
+    expect(told[0]).toContain("Azure is unavailable");
+    expect(
+      h.notifier.sent.filter(
+        (entry) =>
+          entry.to === "conversation:security" &&
+          entry.message.kind === "text" &&
+          markdownOf(entry.message.text).includes("I could not check"),
+      ),
+    ).toHaveLength(1);
+    // Stopped means stopped: no more reads.
+    const reads = async () =>
+      (
+        (await h.control("GET", "/_sim/requests?pathIncludes=/networkSecurityGroups/")) as {
+          value: unknown[];
+        }
+      ).value.length;
+    const before = await reads();
+    h.clock.advance(60 * MINUTE);
+    await h.settle();
+    expect(await reads()).toBe(before);
+    expect((await h.store.requests.get<RequestRecord>(id))?.data.closure?.unverified).toMatch(/unavailable/);
+  });
+
+  it("a refused read (403) stops the check at the first attempt and says the role is missing", async () => {
+    const id = await approvedAndOpen();
+    h.clock.advance(61 * MINUTE); // the expiry is due, the closure check (2 minutes later) not yet
+    const refusing: AppContext = {
+      ...h.app,
+      gateway: {
+        ...h.app.gateway,
+        listInboundPaths: async () => {
+          throw new PortcullisError(
+            ErrorCode.AzureForbidden,
+            "The bot's identity is not allowed to read the network security rules of web-01; ask an admin to assign the Portcullis role to it.",
+          );
+        },
+      },
+    };
+    // The expiry first (on the real gateway), then the closure check on the refusing one.
+    await h.timers.runOnce();
+    expect(await stateOf(id)).toBe("expired");
+    h.clock.advance(3 * MINUTE);
+    const runner = createTimerRunner(refusing, timerHandlers(refusing), {
+      owner: "refusing",
+      pollMs: 1000,
+      leaseMs: 60_000,
+      batch: 50,
+      loop: false,
+    });
+    await runner.runOnce();
+    await runner.stop();
+    const told = h.notifier.textsTo("alice@contoso.com").find((text) => text.includes("I could not check"));
+    expect(told).toContain("not allowed to read the network security rules of web-01");
+    expect(told).toContain("I tried once and have stopped");
+    const types = (await h.store.audit.list({ requestId: id })).map((event) => event.type);
+    expect(types).toContain("request.closure_unverified");
   });
 });

@@ -4,6 +4,8 @@
  * simulator read — so tests move time instead of sleeping. Chat is a recording notifier, the
  * stand-in for Teams' connector at this layer (end-to-end tests use the real Teams adapter).
  */
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import pino from "pino";
 import rulesJson from "../../env/rules.json" with { type: "json" };
 import { type ChatText, isChatText } from "../../src/app/chat-text.ts";
@@ -15,6 +17,7 @@ import { createTimerRunner, type TimerRunner } from "../../src/app/timer-runner.
 import { createJitGateway } from "../../src/azure/jit-gateway.ts";
 import { renderMarkdown } from "../../src/chat/markdown.ts";
 import { parseApprovalRules } from "../../src/domain/rules.ts";
+import { DEFAULT_FLEET_PATH, type FleetInput } from "../../src/simulator/fleet.ts";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
 import { openStore, type PortcullisStore } from "../../src/store/index.ts";
 
@@ -111,9 +114,16 @@ export const alice: ChatUser = {
   conversationKey: "user:aad-alice",
 };
 
-export async function startHarness(options: { readonly start?: string } = {}): Promise<Harness> {
+export async function startHarness(
+  options: {
+    readonly start?: string;
+    /** Changes the simulated fleet (env/fleet.json) for this harness only. */
+    readonly fleet?: (fleet: FleetInput) => FleetInput;
+  } = {},
+): Promise<Harness> {
   const clock = new TestClock(options.start ?? "2026-11-24T09:00:00Z");
-  const simulator = await startSimulator({ port: 0, now: () => clock.now() });
+  const fleet = options.fleet?.(JSON.parse(readFileSync(DEFAULT_FLEET_PATH, "utf8")) as FleetInput);
+  const simulator = await startSimulator({ port: 0, now: () => clock.now(), ...(fleet ? { fleet } : {}) });
   const store = await openStore({ clock });
   const rules = parseApprovalRules(rulesJson);
   if (!rules.ok) throw new Error(rules.message);
@@ -151,6 +161,7 @@ export async function startHarness(options: { readonly start?: string } = {}): P
       auditors: ["sec@contoso.com"],
     },
     newToken: () => `token-${++tokens}`,
+    newNonce: () => randomBytes(16).toString("base64url"),
     wake: () => undefined,
   };
   const runner = createTimerRunner(app, timerHandlers(app), {
