@@ -5,12 +5,13 @@
 import { type AccessRequest, approvals, cancel, OPEN_STATES } from "../domain/access-request.ts";
 import { formatDuration, utcText } from "../domain/duration.ts";
 import { owedTo, replaceCards } from "./approval-delivery.ts";
+import { type ChatText, joinChat, md, trustedMarkup } from "./chat-text.ts";
 import type { AppContext, ChatUser } from "./context.ts";
 import { withdrawExtensionsOf, withdrawnSentence } from "./extension-withdrawal.ts";
 import { moveRecord, type RequestRecord } from "./request-record.ts";
 import { cancelTimers, TimerKind, UNDECIDED_TIMERS } from "./timer-kinds.ts";
 
-export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
+export async function status(ctx: AppContext, user: ChatUser): Promise<ChatText> {
   const now = ctx.clock.now();
   const mine = (await ctx.store.requests.listByRequester<RequestRecord>(user.id, OPEN_STATES)).map(
     (stored) => stored.data.request,
@@ -18,36 +19,42 @@ export async function status(ctx: AppContext, user: ChatUser): Promise<string> {
   const owed = (await owedTo(ctx, user)).map((stored) => stored.data.request);
   const waitingForMe = owed.filter((request) => request.kind !== "break_glass");
   const reviewsOwed = owed.filter((request) => request.kind === "break_glass");
-  const sections: string[] = [];
+  const sections: ChatText[] = [];
+  // Your own requests: VM names, ports, addresses and states, no one else's text.
   sections.push(
-    mine.length === 0
-      ? "You have no open requests."
-      : `**Your open requests (${mine.length})**\n${mine.map((request) => `- ${line(request, now)}`).join("\n")}`,
+    trustedMarkup(
+      mine.length === 0
+        ? "You have no open requests."
+        : `**Your open requests (${mine.length})**\n${mine.map((request) => `- ${line(request, now)}`).join("\n")}`,
+    ),
   );
+  // Other people's names and incident references are their text: held apart, shown literally.
   if (waitingForMe.length > 0) {
     sections.push(
-      `**Waiting for your decision (${waitingForMe.length})**\n${waitingForMe
-        .map((request) => `- ${request.id} from ${request.requester.name}: ${what(request)}`)
-        .join("\n")}`,
+      md`**Waiting for your decision (${waitingForMe.length})**\n${joinChat(
+        waitingForMe.map((request) => md`- ${request.id} from ${request.requester.name}: ${what(request)}`),
+        "\n",
+      )}`,
     );
   }
   if (reviewsOwed.length > 0) {
     sections.push(
-      `**Break-glass reviews you owe (${reviewsOwed.length})** — acknowledge or flag each on its card\n${reviewsOwed
-        .map((request) => `- ${reviewLine(request)}`)
-        .join("\n")}`,
+      md`**Break-glass reviews you owe (${reviewsOwed.length})** — acknowledge or flag each on its card\n${joinChat(
+        reviewsOwed.map((request) => md`- ${reviewLine(request)}`),
+        "\n",
+      )}`,
     );
   }
-  return sections.join("\n\n");
+  return joinChat(sections, "\n\n");
 }
 
-function reviewLine(request: AccessRequest): string {
+function reviewLine(request: AccessRequest): ChatText {
   const due = request.review?.dueAt ? utcText(new Date(request.review.dueAt)) : "now";
   const when =
     request.review?.state === "escalated"
       ? `overdue since ${due}, escalated to the security team (a late review still counts)`
       : `due by ${due}`;
-  return `${request.id} break-glass by ${request.requester.name} (${request.incident ?? "no incident"}): ${what(request)} — ${when}`;
+  return md`${request.id} break-glass by ${request.requester.name} (${request.incident ?? "no incident"}): ${what(request)} — ${when}`;
 }
 
 export async function cancelRequest(ctx: AppContext, user: ChatUser, requestId: string): Promise<string> {

@@ -4,21 +4,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { breakGlass } from "../../src/app/break-glass.ts";
-import type { ChatUser } from "../../src/app/context.ts";
 import { decide } from "../../src/app/decide.ts";
 import { extendAccess } from "../../src/app/extend.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { type BreakGlassCommand, parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
-import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { alice, type Harness, olive, sam, startHarness } from "../support/app-harness.ts";
 
 const MINUTE = 60_000;
-const olive: ChatUser = {
-  id: "aad-olive",
-  upn: "olive@contoso.com",
-  name: "Olive Oncall",
-  conversationKey: "user:aad-olive",
-};
 
 describe("the parser: one range, one floor", () => {
   it.each([

@@ -7,20 +7,12 @@ import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { breakGlass, reviewBreakGlass } from "../../src/app/break-glass.ts";
 import { plainTextOf } from "../../src/app/chat-text.ts";
-import type { ChatUser } from "../../src/app/context.ts";
 import { decide } from "../../src/app/decide.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { parseCommand } from "../../src/domain/commands.ts";
 import { MAX_FREE_TEXT_LENGTH } from "../../src/domain/free-text.ts";
-import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
-
-const olive: ChatUser = {
-  id: "aad-olive",
-  upn: "olive@contoso.com",
-  name: "Olive Oncall",
-  conversationKey: "user:aad-olive",
-};
+import { alice, type Harness, olive, sam, startHarness } from "../support/app-harness.ts";
 
 let h: Harness;
 beforeEach(async () => {

@@ -11,6 +11,7 @@ import type { ChatUser } from "../../src/app/context.ts";
 import { decide } from "../../src/app/decide.ts";
 import { armWeeklyDigest, auditReport } from "../../src/app/evidence.ts";
 import { approvalForPolicy, showPolicy } from "../../src/app/fleet.ts";
+import { status } from "../../src/app/my-requests.ts";
 import type { OutboundMessage } from "../../src/app/ports.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import { escapeMarkdown } from "../../src/chat/markdown.ts";
@@ -18,19 +19,13 @@ import { policyText } from "../../src/chat/replies.ts";
 import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
 import { teamsText } from "../../src/chat/teams/teams-text.ts";
 import { type BreakGlassCommand, parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
-import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { alice, type Harness, olive, sam, startHarness } from "../support/app-harness.ts";
 
 const LINK = "[Re-authenticate](https://evil.example/sso)";
 /** The same characters, shown literally: no `[text](url)` left for Markdown to read as a link. */
 const SHOWN = "\\[Re-authenticate\\](https://evil.example/sso)";
 const HOUR = 60 * 60_000;
 
-const olive: ChatUser = {
-  id: "aad-olive",
-  upn: "olive@contoso.com",
-  name: "Olive Oncall",
-  conversationKey: "user:aad-olive",
-};
 const sec: ChatUser = {
   id: "aad-sec",
   upn: "sec@contoso.com",
@@ -146,6 +141,19 @@ describe("requester text reaching other people (harness, real use cases)", () =>
     );
     const result = await decide(h.app, alice, asked.requestId ?? "", "deny", "no");
     expect(teamsText(result.message)).toBe(`You denied ${asked.requestId}; ${SHOWN} has been told.`);
+  });
+
+  it("a requester's name and incident with links are text in an approver's `status`", async () => {
+    const mallory: ChatUser = { ...sam, name: LINK };
+    const asked = await requestAccess(
+      h.app,
+      mallory,
+      parsed("request", "ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
+    const shown = teamsText(await status(h.app, alice));
+    expect(shown).toContain(`- ${asked.requestId} from ${SHOWN}: web-01 port 22`);
+    expect(shown).not.toContain(LINK);
+    expect(shown).toContain("**Waiting for your decision (1)**");
   });
 
   it("a request reason with a link is text in the auditor's `audit` reply", async () => {

@@ -15,7 +15,7 @@ import type { RequestRecord } from "../../src/app/request-record.ts";
 import { policyText } from "../../src/chat/replies.ts";
 import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
 import { type ApprovalRules, parseApprovalRules } from "../../src/domain/rules.ts";
-import { alice, type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { alice, type Harness, olive, sam, startHarness } from "../support/app-harness.ts";
 
 const HOUR = 3_600_000;
 const grace: ChatUser = {
@@ -29,13 +29,6 @@ const bob: ChatUser = {
   upn: "bob@contoso.com",
   name: "Bob Owner",
   conversationKey: "user:aad-bob",
-};
-// On the break-glass roster in env/rules.json (defaults.breakGlass.users).
-const olive: ChatUser = {
-  id: "aad-olive",
-  upn: "olive@contoso.com",
-  name: "Olive Oncall",
-  conversationKey: "user:aad-olive",
 };
 
 let h: Harness;

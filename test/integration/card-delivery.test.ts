@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { deliverOwedCards } from "../../src/app/approval-delivery.ts";
+import { plainTextOf } from "../../src/app/chat-text.ts";
 import * as decideUseCase from "../../src/app/decide.ts";
 import { status } from "../../src/app/my-requests.ts";
 import type { Notifier } from "../../src/app/ports.ts";
@@ -110,11 +111,11 @@ describe("approval cards reach each approver once (item 13)", () => {
       command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const id = asked.requestId ?? "";
-    expect(await status(h.app, alice)).toContain(
+    expect(plainTextOf(await status(h.app, alice))).toContain(
       `**Waiting for your decision (1)**\n- ${id} from Sam Engineer`,
     );
     await decide(h.app, alice, id, "approve");
-    expect(await status(h.app, alice)).not.toContain("Waiting for your decision");
+    expect(plainTextOf(await status(h.app, alice))).not.toContain("Waiting for your decision");
   });
 });
 

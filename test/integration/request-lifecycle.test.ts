@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { finishAccess, MAX_CLOSURE_ATTEMPTS } from "../../src/app/access-window.ts";
+import { plainTextOf } from "../../src/app/chat-text.ts";
 import type { AppContext } from "../../src/app/context.ts";
 import * as decideUseCase from "../../src/app/decide.ts";
 import { extendAccess } from "../../src/app/extend.ts";
@@ -668,7 +669,7 @@ describe("approved future windows can be withdrawn (issue 9, item 8)", () => {
 
   it("`status` shows it scheduled with its start; `cancel` withdraws it, replaces its card, and nothing opens at the start", async () => {
     const id = await scheduled();
-    expect(await status(h.app, sam)).toContain(
+    expect(plainTextOf(await status(h.app, sam))).toContain(
       `${id} web-01 port 22 from 203.0.113.7 for 2 h — scheduled: approved, opens at 2026-11-25 01:00 UTC`,
     );
     expect(await cancelRequest(h.app, sam, id)).toBe(
@@ -684,7 +685,7 @@ describe("approved future windows can be withdrawn (issue 9, item 8)", () => {
     await h.settle();
     expect(await stateOf(id)).toBe("cancelled");
     expect(await h.probe("203.0.113.7", "web-01", 22)).toBe(false);
-    expect(await status(h.app, sam)).toBe("You have no open requests.");
+    expect(plainTextOf(await status(h.app, sam))).toBe("You have no open requests.");
   });
 
   it("`done` on a window that has not started withdraws it the same way", async () => {

@@ -9,20 +9,13 @@ import { hashToken, requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { confirmSourceLink, previewSourceLink } from "../../src/app/source-link.ts";
 import { parseCommand } from "../../src/domain/commands.ts";
-import { type Harness, markdownOf, sam, startHarness } from "../support/app-harness.ts";
+import { type Harness, markdownOf, olive, sam, startHarness } from "../support/app-harness.ts";
 
 const breakGlass = async (...args: Parameters<typeof bgUseCase.breakGlass>) =>
   markdownOf(await bgUseCase.breakGlass(...args));
 
 const MINUTE = 60_000;
 const fromInternet = { address: "203.0.113.50", forwardedFor: undefined };
-// On the roster in env/rules.json (defaults.breakGlass.users).
-const olive: ChatUser = {
-  id: "aad-olive",
-  upn: "olive@contoso.com",
-  name: "Olive Oncall",
-  conversationKey: "user:aad-olive",
-};
 
 let h: Harness;
 beforeEach(async () => {

@@ -107,6 +107,13 @@ export const sam: ChatUser = {
   name: "Sam Engineer",
   conversationKey: "user:aad-sam",
 };
+/** On the break-glass roster in env/rules.json (defaults.breakGlass.users). */
+export const olive: ChatUser = {
+  id: "aad-olive",
+  upn: "olive@contoso.com",
+  name: "Olive Oncall",
+  conversationKey: "user:aad-olive",
+};
 export const alice: ChatUser = {
   id: "aad-alice",
   upn: "alice@contoso.com",
