@@ -226,13 +226,21 @@ if (skipPostgres) {
           String(sent.body.text ?? "").includes(`${requestId} is open for 203.0.113.9`),
         30_000,
       );
-      const grant = await withAdmin((pool) =>
-        pool.query<{ state: string; attempts: number }>(
-          `SELECT state, attempts FROM "${schema}".timers WHERE key = $1`,
-          [`grant:${requestId}`],
-        ),
+      // The notice goes out inside the handler; the timer is completed just after it returns.
+      const grant = await until(
+        () => "the grant timer to complete",
+        async () => {
+          const rows = await withAdmin((pool) =>
+            pool.query<{ state: string; attempts: number }>(
+              `SELECT state, attempts FROM "${schema}".timers WHERE key = $1`,
+              [`grant:${requestId}`],
+            ),
+          );
+          return rows.rows.every((row) => row.state === "done") ? rows.rows : undefined;
+        },
+        15_000,
       );
-      expect(grant.rows).toEqual([{ state: "done", attempts: 1 }]);
+      expect(grant).toEqual([{ state: "done", attempts: 1 }]);
       expect(await initiatePosts()).toBe(1);
     });
 
