@@ -22,6 +22,7 @@ import {
   nonceOf,
   type RequestRecord,
   type StoredRecord,
+  updateRecord,
   windowCardsOf,
 } from "./request-record.ts";
 import { scheduleWindowCheck } from "./superseded.ts";
@@ -69,22 +70,15 @@ export async function warnBeforeExpiry(ctx: AppContext, timer: ClaimedTimer): Pr
     const text = md`${request.id}: ${windowWords(request)} closes in ${formatDuration(left)}, at ${utcText(end)}. Extend it (${code(`extend ${request.id} 30m`)}) or, if you are finished, ${code(`done ${request.id}`)}.`;
     await tellRequester(ctx, stored.data, text);
   }
-  for (let attempt = 0, current: StoredRecord | undefined = stored; attempt < 5 && current; attempt++) {
-    const next: RequestRecord = {
-      ...current.data,
-      warnedFor: request.grant.endTimeUtc,
-      ...(handle ? { windowCards: [...windowCardsOf(current.data), handle] } : {}),
-    };
-    const written = await commit(ctx, current, next);
-    if (written) {
-      // The window moved on (done, expiry, an extension) while the card was on its way: bring it up to date.
-      const now = written.data.request;
-      if (handle && (now.state !== "active" || now.grant?.endTimeUtc !== request.grant.endTimeUtc))
-        await replaceCards(ctx, written.data);
-      return;
-    }
-    current = await loadRecord(ctx, request.id);
-  }
+  const written = await updateRecord(ctx, request.id, (current) => ({
+    ...current,
+    warnedFor: request.grant?.endTimeUtc ?? "",
+    ...(handle ? { windowCards: [...windowCardsOf(current), handle] } : {}),
+  }));
+  // The window moved on (done, expiry, an extension) while the card was on its way: bring it up to date.
+  const now = written?.data.request;
+  if (written && handle && (now?.state !== "active" || now.grant?.endTimeUtc !== request.grant.endTimeUtc))
+    await replaceCards(ctx, written.data);
 }
 
 export async function expireWindow(ctx: AppContext, timer: ClaimedTimer): Promise<void> {
@@ -336,11 +330,7 @@ async function commitClosure(
   stored: StoredRecord,
   closure: NonNullable<RequestRecord["closure"]>,
 ): Promise<void> {
-  let current: StoredRecord | undefined = stored;
-  for (let attempt = 0; attempt < 5 && current; attempt++) {
-    if (await commit(ctx, current, { ...current.data, closure })) return;
-    current = await loadRecord(ctx, stored.id);
-  }
+  await updateRecord(ctx, stored.id, (current) => ({ ...current, closure }));
 }
 
 /** What ties Azure's history entries to this request: its nonce, or for older records its id. */

@@ -239,3 +239,30 @@ export async function moveRecord(
     },
   );
 }
+
+/**
+ * The same write path for the record's own fields (a closure, a card handle): `change` gets the
+ * record as it stands now and returns the next one, or undefined to leave it; a lost race reads
+ * again and re-applies. Returns the written record, or undefined when nothing was written.
+ */
+export async function updateRecord(
+  ctx: AppContext,
+  id: string,
+  change: (current: RequestRecord) => RequestRecord | undefined,
+): Promise<StoredRecord | undefined> {
+  for (let attempt = 0; attempt < MAX_MOVE_ATTEMPTS; attempt++) {
+    const stored = await loadRecord(ctx, id);
+    if (!stored) return undefined;
+    const next = change(stored.data);
+    if (next === undefined) return undefined;
+    const written = await commit(ctx, stored, next);
+    if (written) return written;
+  }
+  throw new PortcullisError(
+    ErrorCode.StoreConflict,
+    `${id} is changing under many hands right now; try again in a moment.`,
+    {
+      detail: `${id}: ${MAX_MOVE_ATTEMPTS} compare-and-swap attempts lost`,
+    },
+  );
+}
