@@ -13,9 +13,17 @@ import { approvalForPolicy, showPolicy } from "../../src/app/fleet.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { policyText } from "../../src/chat/replies.ts";
-import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
+import { parseCommand } from "../../src/domain/commands.ts";
 import { type ApprovalRules, parseApprovalRules } from "../../src/domain/rules.ts";
-import { alice, type Harness, olive, sam, startHarness } from "../support/app-harness.ts";
+import {
+  alice,
+  bob,
+  type Harness,
+  olive,
+  requestCommand,
+  sam,
+  startHarness,
+} from "../support/app-harness.ts";
 
 const HOUR = 3_600_000;
 const grace: ChatUser = {
@@ -23,12 +31,6 @@ const grace: ChatUser = {
   upn: "grace@contoso.com",
   name: "Grace Data",
   conversationKey: "user:aad-grace",
-};
-const bob: ChatUser = {
-  id: "aad-bob",
-  upn: "bob@contoso.com",
-  name: "Bob Owner",
-  conversationKey: "user:aad-bob",
 };
 
 let h: Harness;
@@ -38,12 +40,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await h.close();
 });
-
-function command(text: string): RequestCommand {
-  const parsed = parseCommand(text);
-  if (!parsed.ok || parsed.command.kind !== "request") throw new Error(`not a request: ${text}`);
-  return parsed.command;
-}
 
 function rules(json: unknown): ApprovalRules {
   const parsed = parseApprovalRules(json);
@@ -63,7 +59,11 @@ async function record(id: string): Promise<RequestRecord | undefined> {
 describe("N-of-M is never quietly weakened", () => {
   it("an approver asks for their own VM and only one other approver is left for 2 approvals → refused, nobody asked", async () => {
     // ops-01 (rg-data): grace and heidi in its tag, heidi again from the rules; rg-data needs 2.
-    const asked = await requestAccess(h.app, grace, command("rdp ops-01 from 203.0.113.7 because INC-1"));
+    const asked = await requestAccess(
+      h.app,
+      grace,
+      requestCommand("rdp ops-01 from 203.0.113.7 because INC-1"),
+    );
     expect(asked.requestId).toBeUndefined();
     expect(asked.reply).toContain(
       "ops-01 needs 2 approvals (the rules for resource group rg-data), but you are one of its 2 approvers and nobody approves their own request, so only 1 can approve yours (heidi@contoso.com). I won't ask for fewer approvals than the rules require.",
@@ -77,7 +77,11 @@ describe("N-of-M is never quietly weakened", () => {
   });
 
   it("a VM listing fewer approvers than the rules need → refused for anyone", async () => {
-    const asked = await requestAccess(h.app, sam, command("ssh jump-01 from 203.0.113.7 because INC-2"));
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      requestCommand("ssh jump-01 from 203.0.113.7 because INC-2"),
+    );
     expect(asked.requestId).toBeUndefined();
     expect(asked.reply).toContain(
       "jump-01 needs 2 approvals (the rules for resource group rg-data), but only 1 approver is listed (heidi@contoso.com).",
@@ -85,13 +89,21 @@ describe("N-of-M is never quietly weakened", () => {
   });
 
   it("enough approvers → the request asks for N as the rules say", async () => {
-    const asked = await requestAccess(h.app, sam, command("ssh db-01 from 198.51.100.7 because INC-3"));
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      requestCommand("ssh db-01 from 198.51.100.7 because INC-3"),
+    );
     expect(asked.reply).toContain("is waiting for 2 approvals");
     expect((await record(asked.requestId ?? ""))?.request.approval.required).toBe(2);
   });
 
   it("rules tightened after the card was sent → a click counts towards N as the rules say now", async () => {
-    const asked = await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 because INC-4"));
+    const asked = await requestAccess(
+      h.app,
+      sam,
+      requestCommand("ssh web-01 from 203.0.113.7 because INC-4"),
+    );
     const id = asked.requestId ?? "";
     expect((await record(id))?.request.approval.required).toBe(1);
     const tightened = withRules({ scopes: [{ resourceGroup: "rg-web", requiredApprovals: 2 }] });
@@ -107,7 +119,7 @@ describe("N-of-M is never quietly weakened", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-5"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-5"),
     );
     const id = asked.requestId ?? "";
     await decide(h.app, alice, id, "approve");
@@ -128,7 +140,7 @@ describe("N-of-M is never quietly weakened", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-6"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-6"),
     );
     const id = asked.requestId ?? "";
     await decide(h.app, alice, id, "approve");

@@ -11,8 +11,14 @@ import { status } from "../../src/app/my-requests.ts";
 import type { Notifier } from "../../src/app/ports.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
-import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
-import { alice, type Harness, markdownOf, sam, startHarness } from "../support/app-harness.ts";
+import {
+  alice,
+  type Harness,
+  markdownOf,
+  requestCommand,
+  sam,
+  startHarness,
+} from "../support/app-harness.ts";
 
 const decide = async (...args: Parameters<typeof decideUseCase.decide>) => {
   const result = await decideUseCase.decide(...args);
@@ -26,12 +32,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await h.close();
 });
-
-function command(text: string): RequestCommand {
-  const parsed = parseCommand(text);
-  if (!parsed.ok || parsed.command.kind !== "request") throw new Error(`not a request: ${text}`);
-  return parsed.command;
-}
 
 /** The harness notifier, with each send to a user taking a while (as a real connector call does). */
 function slowToUsers(notifier: Notifier, ms: number): Notifier {
@@ -66,7 +66,7 @@ describe("approval cards reach each approver once (item 13)", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const id = asked.requestId ?? "";
     expect(approvalCardsTo(id, "user:aad-alice", "user:alice@contoso.com")).toHaveLength(0);
@@ -91,7 +91,7 @@ describe("approval cards reach each approver once (item 13)", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const id = asked.requestId ?? "";
     expect(approvalCardsTo(id, "user:alice@contoso.com")).toHaveLength(1);
@@ -100,7 +100,7 @@ describe("approval cards reach each approver once (item 13)", () => {
   });
 
   it("the requester is never shown their own request as an approver", async () => {
-    await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 for 1h because INC-1"));
+    await requestAccess(h.app, sam, requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"));
     expect(await deliverOwedCards(h.app, sam)).toBe(0);
   });
 
@@ -108,7 +108,7 @@ describe("approval cards reach each approver once (item 13)", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const id = asked.requestId ?? "";
     expect(plainTextOf(await status(h.app, alice))).toContain(
@@ -125,7 +125,7 @@ describe("who was told (item 12)", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     expect(asked.reply).toContain("sent to alice@contoso.com.");
     expect(asked.reply).toContain(
@@ -140,7 +140,11 @@ describe("who was told (item 12)", () => {
       ...h.app,
       settings: { ...h.app.settings, approvalsConversationKey: "conversation:approvals" },
     };
-    const asked = await requestAccess(app, sam, command("ssh web-01 from 203.0.113.7 for 1h because INC-1"));
+    const asked = await requestAccess(
+      app,
+      sam,
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
     expect(asked.reply).toContain("posted in the approvals channel.");
     expect(asked.reply).toContain("I couldn't reach alice@contoso.com, bob@contoso.com");
   });
@@ -149,7 +153,7 @@ describe("who was told (item 12)", () => {
     const first = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const told = await decide(h.app, alice, first.requestId ?? "", "deny", "not now");
     expect(told.message).toBe(`You denied ${first.requestId}; Sam Engineer has been told.`);
@@ -157,7 +161,7 @@ describe("who was told (item 12)", () => {
     const second = await requestAccess(
       h.app,
       sam,
-      command("ssh web-02 from 203.0.113.7 for 1h because INC-2"),
+      requestCommand("ssh web-02 from 203.0.113.7 for 1h because INC-2"),
     );
     h.notifier.unreachable.add("sam@contoso.com");
     const app = { ...h.app, notifier: withoutConversations(h.notifier) };

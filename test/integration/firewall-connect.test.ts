@@ -4,21 +4,12 @@
  * and the notice and the card tell the user to connect to firewall IP : mapped port.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { ChatUser } from "../../src/app/context.ts";
 import * as decideUseCase from "../../src/app/decide.ts";
 import { requestAccess } from "../../src/app/request-access.ts";
 import type { RequestRecord } from "../../src/app/request-record.ts";
 import { approvalCard } from "../../src/chat/cards.ts";
-import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
-import { type Harness, sam, startHarness } from "../support/app-harness.ts";
+import { bob, type Harness, requestCommand, sam, startHarness } from "../support/app-harness.ts";
 import { visibleText } from "../support/card-inspection.ts";
-
-const bob: ChatUser = {
-  id: "aad-bob",
-  upn: "bob@contoso.com",
-  name: "Bob Owner",
-  conversationKey: "user:aad-bob",
-};
 
 let h: Harness;
 
@@ -29,18 +20,12 @@ afterEach(async () => {
   await h.close();
 });
 
-function command(text: string): RequestCommand {
-  const parsed = parseCommand(text);
-  if (!parsed.ok || parsed.command.kind !== "request") throw new Error(`not a request: ${text}`);
-  return parsed.command;
-}
-
 describe("a firewall-fronted VM (sftp-01 behind afw-weu)", () => {
   it("the grant keeps the mapped port Azure reported, and the notice and card connect to firewall IP:mapped port", async () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh sftp-01 from 203.0.113.7 for 1h because INC-5"),
+      requestCommand("ssh sftp-01 from 203.0.113.7 for 1h because INC-5"),
     );
     const id = asked.requestId ?? "";
     expect((await decideUseCase.decide(h.app, bob, id, "approve")).outcome).toBe("decided");

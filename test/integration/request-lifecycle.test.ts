@@ -17,7 +17,6 @@ import { timerHandlers } from "../../src/app/timer-handlers.ts";
 import { createTimerRunner } from "../../src/app/timer-runner.ts";
 import { approvalCard, windowCard } from "../../src/chat/cards.ts";
 import { toActivity } from "../../src/chat/teams/teams-notifier.ts";
-import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
 import { ErrorCode, PortcullisError } from "../../src/domain/errors.ts";
 import { initiatePlan } from "../../src/domain/justification.ts";
 import {
@@ -25,6 +24,7 @@ import {
   type Harness,
   markdownOf,
   type RecordingNotifier,
+  requestCommand,
   sam,
   startHarness,
 } from "../support/app-harness.ts";
@@ -47,18 +47,12 @@ afterEach(async () => {
   await h.close();
 });
 
-function command(text: string): RequestCommand {
-  const parsed = parseCommand(text);
-  if (!parsed.ok || parsed.command.kind !== "request") throw new Error(`not a request: ${text}`);
-  return parsed.command;
-}
-
 async function stateOf(id: string): Promise<string | undefined> {
   return (await h.store.requests.get<RequestRecord>(id))?.data.request.state;
 }
 
 async function approvedAndOpen(text = "ssh web-01 from 203.0.113.7 for 1h because INC-1"): Promise<string> {
-  const asked = await requestAccess(h.app, sam, command(text));
+  const asked = await requestAccess(h.app, sam, requestCommand(text));
   const id = asked.requestId ?? "";
   expect((await decide(h.app, alice, id, "approve")).outcome).toBe("decided");
   await h.settle();
@@ -131,7 +125,7 @@ describe("an open window", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const id = asked.requestId ?? "";
     await decide(h.app, alice, id, "approve");
@@ -356,7 +350,7 @@ describe("a window replaced outside Portcullis", () => {
 
 describe("an undecided request", () => {
   it("reminds the approvers at half time and times out at the end; the card is replaced and the requester told", async () => {
-    const asked = await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 for 1h"));
+    const asked = await requestAccess(h.app, sam, requestCommand("ssh web-01 from 203.0.113.7 for 1h"));
     const id = asked.requestId ?? "";
     h.clock.advance(30 * MINUTE);
     await h.settle();
@@ -382,7 +376,7 @@ describe("an undecided request", () => {
   });
 
   it("ends when the address link is not opened in time", async () => {
-    const asked = await requestAccess(h.app, sam, command("rdp app-02 for 30m"));
+    const asked = await requestAccess(h.app, sam, requestCommand("rdp app-02 for 30m"));
     const id = asked.requestId ?? "";
     expect(await stateOf(id)).toBe("awaiting_source");
     h.clock.advance(10 * MINUTE);
@@ -457,7 +451,7 @@ describe("a future window", () => {
     const asked = await requestAccess(
       h.app,
       berlin,
-      command("ssh web-01 from 203.0.113.7 at 02:00 for 2h because maintenance"),
+      requestCommand("ssh web-01 from 203.0.113.7 at 02:00 for 2h because maintenance"),
     );
     expect(asked.reply).toContain("It opens at 2026-11-25 02:00 Europe/Berlin (01:00 UTC) once approved.");
     const id = asked.requestId ?? "";
@@ -482,10 +476,11 @@ describe("a future window", () => {
 
   it("a start in the past or more than a week ahead is refused, with the time echoed", async () => {
     expect(
-      (await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 at today 08:00"))).reply,
+      (await requestAccess(h.app, sam, requestCommand("ssh web-01 from 203.0.113.7 at today 08:00"))).reply,
     ).toBe("2026-11-24 08:00 UTC is not in the future; leave out `at` to ask for access now.");
     expect(
-      (await requestAccess(h.app, sam, command("ssh web-01 from 203.0.113.7 at 2026-12-24T08:00Z"))).reply,
+      (await requestAccess(h.app, sam, requestCommand("ssh web-01 from 203.0.113.7 at 2026-12-24T08:00Z")))
+        .reply,
     ).toContain("more than 7 days ahead");
   });
 });
@@ -658,7 +653,7 @@ describe("approved future windows can be withdrawn (issue 9, item 8)", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 at 2026-11-25T01:00Z for 2h because maintenance"),
+      requestCommand("ssh web-01 from 203.0.113.7 at 2026-11-25T01:00Z for 2h because maintenance"),
     );
     const id = asked.requestId ?? "";
     await decide(h.app, alice, id, "approve");
@@ -750,7 +745,11 @@ describe("the pre-expiry warning (issue 9, item 9)", () => {
     const settle = async () => {
       while ((await runner.runOnce()) > 0);
     };
-    const asked = await requestAccess(app, sam, command("ssh web-01 from 203.0.113.7 for 1h because INC-1"));
+    const asked = await requestAccess(
+      app,
+      sam,
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+    );
     const id = asked.requestId ?? "";
     await decide(app, alice, id, "approve");
     await settle();
@@ -864,7 +863,7 @@ describe("a 5xx on the initiate (issue 11, item 15)", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const id = asked.requestId ?? "";
     await decide(h.app, alice, id, "approve");
@@ -935,7 +934,7 @@ describe("an id that is not ours alone (issue 11, item 9)", () => {
     const asked = await requestAccess(
       h.app,
       sam,
-      command("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
+      requestCommand("ssh web-01 from 203.0.113.7 for 1h because INC-1"),
     );
     const id = asked.requestId ?? "";
     await decide(h.app, alice, id, "approve");

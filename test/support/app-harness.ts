@@ -16,6 +16,7 @@ import { timerHandlers } from "../../src/app/timer-handlers.ts";
 import { createTimerRunner, type TimerRunner } from "../../src/app/timer-runner.ts";
 import { createJitGateway } from "../../src/azure/jit-gateway.ts";
 import { renderMarkdown } from "../../src/chat/markdown.ts";
+import { parseCommand, type RequestCommand } from "../../src/domain/commands.ts";
 import { parseApprovalRules } from "../../src/domain/rules.ts";
 import { DEFAULT_FLEET_PATH, type FleetInput } from "../../src/simulator/fleet.ts";
 import { type RunningSimulator, startSimulator } from "../../src/simulator/server.ts";
@@ -107,6 +108,21 @@ export const sam: ChatUser = {
   name: "Sam Engineer",
   conversationKey: "user:aad-sam",
 };
+/** Owns web-01 and sftp-01 (their jit-approvers tags). */
+export const bob: ChatUser = {
+  id: "aad-bob",
+  upn: "bob@contoso.com",
+  name: "Bob Owner",
+  conversationKey: "user:aad-bob",
+};
+
+/** A typed request, parsed as the bot parses it; throws when the text is not a request. */
+export function requestCommand(text: string): RequestCommand {
+  const parsed = parseCommand(text);
+  if (!parsed.ok || parsed.command.kind !== "request") throw new Error(`not a request: ${text}`);
+  return parsed.command;
+}
+
 /** On the break-glass roster in env/rules.json (defaults.breakGlass.users). */
 export const olive: ChatUser = {
   id: "aad-olive",
